@@ -1,0 +1,121 @@
+//! The codec: the only code that knows byte layouts. Stored records are a format version byte
+//! followed by a bincode 2 (serde, fixed-width integers) body; values inside events use the
+//! canonical encoding of `canon`. bincode is unmaintained, so every use of it is here.
+//!
+//! Decoding never panics and never allocates more than its input allows: bincode's limit is
+//! the input length, and the canonical decoder refuses counts beyond the remaining bytes.
+
+mod canon;
+
+pub use canon::{canonical, canonical_len, decode_value, value_hash};
+
+use crate::error::{Error, Result};
+use crate::event::{Batch, Event};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Deepest nesting the decoder follows; `Limits::max_depth` may not exceed it.
+pub const MAX_NESTING: usize = 1024;
+
+/// Version byte of every stored record of this format.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Upper bound on one decoded record: sled values beyond this are refused as corrupt.
+const MAX_RECORD: usize = 1 << 30;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
+}
+
+fn encode_body<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    // Encoding into a Vec cannot fail for these plain types; an error would be a bug.
+    match bincode::serde::encode_into_std_write(v, &mut out, config()) {
+        Ok(_) => out,
+        Err(e) => panic!("encoding a stored record failed: {e}"),
+    }
+}
+
+fn decode_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    let (version, body) = bytes
+        .split_first()
+        .ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
+    if *version != FORMAT_VERSION {
+        return Err(Error::corrupt(
+            None,
+            format!("{what} has format version {version}; this build reads version {FORMAT_VERSION}"),
+        ));
+    }
+    let (v, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
+        .map_err(|e| Error::corrupt(None, format!("undecodable {what}: {e}")))?;
+    if used != body.len() {
+        return Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", body.len() - used)));
+    }
+    Ok(v)
+}
+
+/// Encodes a commit batch for the log tree.
+pub fn encode_batch(b: &Batch) -> Vec<u8> {
+    encode_body(b)
+}
+
+/// Decodes a commit batch from the log tree.
+pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
+    decode_body(bytes, "commit batch")
+}
+
+/// Encodes a single event (for fuzzing and export tooling).
+pub fn encode_event(e: &Event) -> Vec<u8> {
+    encode_body(e)
+}
+
+/// Decodes a single event.
+pub fn decode_event(bytes: &[u8]) -> Result<Event> {
+    decode_body(bytes, "event")
+}
+
+/// The chain hash of an event: blake3 over its encoding with `hash` zeroed. It covers `prev`,
+/// so changing any earlier event breaks every hash after it.
+pub fn event_hash(e: &Event) -> [u8; 32] {
+    let mut body = e.clone();
+    body.hash = [0; 32];
+    *blake3::hash(&encode_body(&body)).as_bytes()
+}
+
+/// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Reads a log tree key back.
+pub fn key_seq(key: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = key
+        .try_into()
+        .map_err(|_| Error::corrupt(None, format!("log key of {} bytes, expected 8", key.len())))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+/// Lower-case hex of a hash.
+pub fn hex(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses 64 hex digits.
+pub fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(chunk).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The canonical bytes of a value and their content hash, as a `CreateValue` event stores them.
+pub fn value_bytes_and_hash(v: &crate::value::Value) -> (Vec<u8>, [u8; 32]) {
+    let bytes = canonical(v);
+    let hash = *blake3::hash(&bytes).as_bytes();
+    (bytes, hash)
+}

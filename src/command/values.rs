@@ -1,0 +1,359 @@
+//! get_or_create, links, and the value helpers of artifacts and runs (add/set/remove/get).
+
+use super::resolve::{self, Ref};
+use super::Session;
+use crate::codec;
+use crate::error::{err, Error, Result};
+use crate::event::{EventData, Host, RecordRef, RecordType};
+use crate::permissions::{check_edit, require_run_owner, require_write, Edit};
+use crate::state::{Feature, State, ValueRecord, ARCHIVE, MAIN, TRASH};
+use crate::store::Draft;
+use crate::value::{validate_plain, Dtype, Value};
+use std::collections::BTreeMap;
+
+/// A validated value ready for the dedup lookup.
+struct Prepared {
+    feature: Option<u64>,
+    value: Value,
+    bytes: Vec<u8>,
+    hash: [u8; 32],
+}
+
+fn vref(id: u64) -> RecordRef {
+    RecordRef { kind: RecordType::Value, id }
+}
+
+impl Session {
+    /// Validates `value` for the feature (or none), then returns the record with that dedup key
+    /// — whatever its branch, unchanged — or creates it. The flag is `true` on a hit, which
+    /// writes nothing.
+    pub fn get_or_create(&self, feature: Option<Ref>, value: impl Into<Value>) -> Result<(ValueRecord, bool)> {
+        let value = value.into();
+        let user = self.ctx.user;
+        let limits = *self.store.limits();
+        // Hit path: a read lock only; nothing is written.
+        let prepared = self.store.read(|s| -> Result<std::result::Result<ValueRecord, Prepared>> {
+            resolve::context(s, &self.ctx, false)?;
+            let p = prepare(s, user, feature.as_ref(), value, &limits)?;
+            match hit(s, user, &p)? {
+                Some(rec) => Ok(Ok(rec)),
+                None => Ok(Err(p)),
+            }
+        })?;
+        let p = match prepared {
+            Ok(rec) => return Ok((rec, true)),
+            Err(p) => p,
+        };
+        // Miss: re-check under the writer lock, another caller may have created it meanwhile.
+        self.store.commit(
+            &self.ctx,
+            |s, d| {
+                if let Some(rec) = hit(s, user, &p)? {
+                    return Ok(Err(rec));
+                }
+                resolve::context(s, &self.ctx, true)?;
+                Ok(Ok(self.create_value(s, d, &p)?))
+            },
+            |s, plan| match plan {
+                Err(rec) => Ok((rec, true)),
+                Ok(id) => Ok((view_of(s, user, id)?, false)),
+            },
+        )
+    }
+
+    /// Drafts the creation of a prepared value; checks the feature is usable and the actor may
+    /// write in the current space.
+    fn create_value(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {
+        if let Some(fid) = p.feature {
+            usable_feature(s, fid, "create values for")?;
+        }
+        require_write(s, self.ctx.user, self.ctx.space, "create a value here")?;
+        let id = d.next_value_id(s);
+        d.push(
+            vref(id),
+            EventData::CreateValue {
+                feature: p.feature,
+                value: p.bytes.clone(),
+                hash: p.hash,
+                branch: self.ctx.branch,
+                space: self.ctx.space,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The value with this id, if the actor may read it.
+    pub fn get(&self, id: u64) -> Result<ValueRecord> {
+        self.store.read(|s| {
+            resolve::context(s, &self.ctx, false)?;
+            let v = resolve::value(s, self.ctx.user, id)?;
+            Ok(resolve::view(s, self.ctx.user, v))
+        })
+    }
+
+    /// Links a value to an artifact or a run. Linking a linked pair is a no-op.
+    pub fn link(&self, value: u64, host: Host) -> Result<ValueRecord> {
+        self.store.commit(
+            &self.ctx,
+            |s, d| {
+                resolve::context(s, &self.ctx, true)?;
+                let v = resolve::value(s, self.ctx.user, value)?;
+                let (vb, vf) = (v.branch, v.feature);
+                resolve::host(s, self.ctx.user, host)?;
+                self.check_host(s, host, Edit::Link)?;
+                if s.links.contains(value, host) {
+                    return Ok(());
+                }
+                linkable(s, value, vb, vf)?;
+                d.push(vref(value), EventData::Link { host });
+                Ok(())
+            },
+            |s, ()| view_of(s, self.ctx.user, value),
+        )
+    }
+
+    /// Unlinks a value from an artifact or a run. Unlinking an unlinked pair is a no-op.
+    pub fn unlink(&self, value: u64, host: Host) -> Result<ValueRecord> {
+        self.store.commit(
+            &self.ctx,
+            |s, d| {
+                resolve::context(s, &self.ctx, true)?;
+                resolve::value(s, self.ctx.user, value)?;
+                resolve::host(s, self.ctx.user, host)?;
+                self.check_host(s, host, Edit::Unlink)?;
+                if s.links.contains(value, host) {
+                    d.push(vref(value), EventData::Unlink { host });
+                }
+                Ok(())
+            },
+            |s, ()| view_of(s, self.ctx.user, value),
+        )
+    }
+
+    /// Links and unlinks need the right to edit the host: an artifact by the edit table, a run
+    /// by ownership.
+    pub(crate) fn check_host(&self, s: &State, host: Host, edit: Edit) -> Result<()> {
+        match host {
+            Host::Artifact(id) => {
+                let a = resolve::artifact(s, self.ctx.user, id)?;
+                check_edit(s, self.ctx.user, &format!("artifact {id}"), a.branch_id, a.space_id, edit).map(|_| ())
+            }
+            Host::Run(id) => require_run_owner(s, self.ctx.user, id, "link values to or unlink values from this run"),
+        }
+    }
+
+    /// get_or_creates each value and links it to the host, atomically. A trashed value is
+    /// restored first; an archived one refuses the call. Nulls are skipped for nullable
+    /// features.
+    pub fn add_values(&self, host: Host, values: &[(String, Value)]) -> Result<Vec<ValueRecord>> {
+        self.change_values(host, values, false)
+    }
+
+    /// Replaces the host's values of the named features (a null unlinks them all).
+    pub fn set_values(&self, host: Host, values: &[(String, Value)]) -> Result<Vec<ValueRecord>> {
+        self.change_values(host, values, true)
+    }
+
+    fn change_values(&self, host: Host, values: &[(String, Value)], replace: bool) -> Result<Vec<ValueRecord>> {
+        let user = self.ctx.user;
+        let limits = *self.store.limits();
+        self.store.commit(
+            &self.ctx,
+            |s, d| {
+                resolve::context(s, &self.ctx, true)?;
+                resolve::host(s, user, host)?;
+                let unknown: Vec<&str> = values
+                    .iter()
+                    .filter(|(n, _)| resolve::feature(s, user, &Ref::Name(n.clone())).is_err())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(err!(
+                        ValidationError,
+                        "unknown feature{} {}; create {} first",
+                        if unknown.len() == 1 { "" } else { "s" },
+                        unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                        if unknown.len() == 1 { "it" } else { "them" }
+                    ));
+                }
+                let mut host_checked = (false, false);
+                let mut check = |s: &State, edit: Edit| -> Result<()> {
+                    let done = if edit == Edit::Link { &mut host_checked.0 } else { &mut host_checked.1 };
+                    if !*done {
+                        self.check_host(s, host, edit)?;
+                        *done = true;
+                    }
+                    Ok(())
+                };
+                check(s, Edit::Link)?;
+                let mut out = Vec::new();
+                for (name, raw) in values {
+                    let f = resolve::feature(s, user, &Ref::Name(name.clone()))?;
+                    let target = if matches!(raw, Value::Null) {
+                        if !f.nullable {
+                            return Err(err!(ValidationError, "feature '{name}' is not nullable; a null value is refused"));
+                        }
+                        None
+                    } else {
+                        let p = prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
+                        Some(self.value_for_link(s, d, &p)?)
+                    };
+                    if replace {
+                        let linked: Vec<u64> = s
+                            .values_of(host)
+                            .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id)))
+                            .filter(|id| Some(*id) != target)
+                            .collect();
+                        for id in linked {
+                            check(s, Edit::Unlink)?;
+                            d.push(vref(id), EventData::Unlink { host });
+                        }
+                    }
+                    if let Some(id) = target {
+                        if !s.links.contains(id, host) {
+                            d.push(vref(id), EventData::Link { host });
+                        }
+                        out.push(id);
+                    }
+                }
+                Ok(out)
+            },
+            |s, ids| ids.into_iter().map(|id| view_of(s, user, id)).collect(),
+        )
+    }
+
+    /// Finds or drafts the value to link: restores a trashed one, refuses an archived one.
+    fn value_for_link(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {
+        match s.find_value(p.feature, &p.hash) {
+            Some(v) => {
+                if !s.can_read(self.ctx.user, v.space) {
+                    return Err(hidden_hit());
+                }
+                if let Some(fid) = v.feature {
+                    usable_feature(s, fid, "link values of")?;
+                }
+                match v.branch {
+                    ARCHIVE => Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id)),
+                    TRASH => {
+                        check_edit(s, self.ctx.user, &format!("value {}", v.id), v.branch, v.space, Edit::Restore)?;
+                        d.push(vref(v.id), EventData::BranchChange { from: TRASH, to: MAIN });
+                        Ok(v.id)
+                    }
+                    _ => Ok(v.id),
+                }
+            }
+            None => self.create_value(s, d, p),
+        }
+    }
+
+    /// Unlinks the host's values of one feature, keeping the value records.
+    pub fn remove_values(&self, host: Host, feature: impl Into<Ref>) -> Result<usize> {
+        let feature = feature.into();
+        self.store.commit(
+            &self.ctx,
+            |s, d| {
+                resolve::context(s, &self.ctx, true)?;
+                resolve::host(s, self.ctx.user, host)?;
+                let f = resolve::feature(s, self.ctx.user, &feature)?;
+                self.check_host(s, host, Edit::Unlink)?;
+                let ids: Vec<u64> =
+                    s.values_of(host).filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id))).collect();
+                for id in &ids {
+                    d.push(vref(*id), EventData::Unlink { host });
+                }
+                Ok(ids.len())
+            },
+            |_, n| Ok(n),
+        )
+    }
+
+    /// The plain values linked to a host, per feature name (values with no feature under
+    /// `""`), in value-id order, whatever their branch.
+    pub fn get_values(&self, host: Host) -> Result<BTreeMap<String, Vec<Value>>> {
+        self.store.read(|s| {
+            resolve::context(s, &self.ctx, false)?;
+            resolve::host(s, self.ctx.user, host)?;
+            let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            for id in s.values_of(host) {
+                let Some(v) = s.value(id) else { continue };
+                if !s.can_read(self.ctx.user, v.space) {
+                    continue;
+                }
+                let name = match v.feature {
+                    None => String::new(),
+                    Some(fid) => match s.features.get(&fid) {
+                        Some(f) if s.can_read(self.ctx.user, f.space_id) => f.name.clone(),
+                        _ => continue,
+                    },
+                };
+                out.entry(name).or_default().push(v.value.clone());
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn view_of(s: &State, user: u64, id: u64) -> Result<ValueRecord> {
+    let v = s.value(id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
+    Ok(resolve::view(s, user, v))
+}
+
+fn hidden_hit() -> Error {
+    err!(PermissionDenied, "this value already exists in a space you cannot read")
+}
+
+/// feature → validation → hash (SPEC §3's order of checks).
+fn prepare(s: &State, user: u64, feature: Option<&Ref>, value: Value, limits: &crate::value::Limits) -> Result<Prepared> {
+    let f: Option<&Feature> = feature.map(|r| resolve::feature(s, user, r)).transpose()?;
+    if matches!(value, Value::Null) {
+        return Err(err!(ValidationError, "a null value is never stored; get_or_create needs a value"));
+    }
+    let value = match f {
+        Some(f) => f.dtype.validate(&f.name, f.coerce, value)?,
+        None => Dtype::Object.validate("", false, value)?,
+    };
+    validate_plain(&value, limits)?;
+    let (bytes, hash) = codec::value_bytes_and_hash(&value);
+    Ok(Prepared { feature: f.map(|f| f.id), value, bytes, hash })
+}
+
+/// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
+fn hit(s: &State, user: u64, p: &Prepared) -> Result<Option<ValueRecord>> {
+    match s.find_value(p.feature, &p.hash) {
+        Some(v) if s.can_read(user, v.space) => Ok(Some(resolve::view(s, user, v))),
+        Some(_) => Err(hidden_hit()),
+        None => {
+            debug_assert!(p.value != Value::Null);
+            Ok(None)
+        }
+    }
+}
+
+/// Trashed and archived features take no new values or links.
+fn usable_feature(s: &State, fid: u64, what: &str) -> Result<()> {
+    match s.features.get(&fid) {
+        Some(f) if f.branch_id == TRASH || f.branch_id == ARCHIVE => Err(err!(
+            PermissionDenied,
+            "cannot {what} feature '{}': it is {}; restore it first",
+            f.name,
+            if f.branch_id == TRASH { "in the trash" } else { "archived" }
+        )),
+        Some(_) => Ok(()),
+        None => Err(err!(DoesNotExist, "no feature {fid}")),
+    }
+}
+
+/// A value in trash or archive, or of a trashed or archived feature, gains no new links.
+fn linkable(s: &State, id: u64, branch: i64, feature: Option<u64>) -> Result<()> {
+    if branch == TRASH || branch == ARCHIVE {
+        return Err(err!(
+            PermissionDenied,
+            "value {id} is {}; restore it first",
+            if branch == TRASH { "in the trash" } else { "archived" }
+        ));
+    }
+    if let Some(fid) = feature {
+        usable_feature(s, fid, "link values of")?;
+    }
+    Ok(())
+}

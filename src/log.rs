@@ -1,0 +1,164 @@
+//! The event log in sled: the only code that writes the `log` tree.
+//!
+//! One atomic commit is one record of the tree, keyed by the big-endian sequence number of its
+//! first event, holding the encoded batch. A commit of many events therefore costs one sled
+//! insert, and a batch is all there or not there after a crash (sled inserts are atomic).
+//!
+//! Durable mode: after the insert, `sled::Db::flush` writes sled's buffers, and an
+//! `fdatasync` of sled's data file makes them reach stable storage (sled 0.34's own flush uses
+//! `sync_file_range`, which does not survive a power loss). Buffered mode leaves flushing to
+//! sled's background thread.
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::event::{Batch, Event};
+use std::fs::File;
+use std::path::Path;
+
+const LOG_TREE: &[u8] = b"log";
+const META_TREE: &[u8] = b"meta";
+const FORMAT_KEY: &[u8] = b"format_version";
+
+/// When a call returns relative to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A call returns after its events are on stable storage (fdatasync).
+    #[default]
+    Durable,
+    /// A call returns once sled holds its events in memory; sled's background flush writes
+    /// them within its flush interval (documented in docs/FORMAT.md).
+    Buffered,
+}
+
+pub(crate) struct Log {
+    db: sled::Db,
+    tree: sled::Tree,
+    data_file: Option<File>,
+    durability: Durability,
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Log> {
+        let config = sled::Config::new().path(dir).flush_every_ms(match durability {
+            Durability::Durable => None,
+            Durability::Buffered => Some(500),
+        });
+        let db = config.open().map_err(|e| open_error(dir, e))?;
+        let data_file = File::open(dir.join("db")).ok();
+        Self::init(db, data_file, durability)
+    }
+
+    /// A log that lives in memory and a temporary directory removed on drop.
+    pub fn temporary() -> Result<Log> {
+        let db = sled::Config::new().temporary(true).open()?;
+        Self::init(db, None, Durability::Buffered)
+    }
+
+    fn init(db: sled::Db, data_file: Option<File>, durability: Durability) -> Result<Log> {
+        let meta = db.open_tree(META_TREE)?;
+        match meta.get(FORMAT_KEY)? {
+            None => {
+                meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
+            }
+            Some(v) if v.as_ref() == [codec::FORMAT_VERSION] => {}
+            Some(v) => {
+                return Err(Error::corrupt(
+                    None,
+                    format!(
+                        "store has format version {:?}; this build reads version {}",
+                        v.as_ref(),
+                        codec::FORMAT_VERSION
+                    ),
+                ))
+            }
+        }
+        let tree = db.open_tree(LOG_TREE)?;
+        Ok(Log { db, tree, data_file, durability })
+    }
+
+    /// Appends one atomic commit. Returns once it is as durable as the mode promises.
+    pub fn append(&self, events: &[Event]) -> Result<()> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let bytes = codec::encode_batch(&Batch { events: events.to_vec() });
+        self.tree.insert(codec::seq_key(first.seq), bytes)?;
+        if self.durability == Durability::Durable {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.db.flush()?;
+        if let Some(f) = &self.data_file {
+            f.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Every event with `seq >= from`, in order, checked for gaps. The chain is checked by the
+    /// caller, which knows the hash before `from`.
+    pub fn read_from(&self, from: u64) -> impl Iterator<Item = Result<Event>> + '_ {
+        let start = self
+            .tree
+            .range(..=codec::seq_key(from.max(1)))
+            .next_back()
+            .and_then(|r| r.ok())
+            .map(|(k, _)| k.to_vec())
+            .unwrap_or_else(|| codec::seq_key(0).to_vec());
+        let mut expected: Option<u64> = None;
+        self.tree
+            .range(start..)
+            .flat_map(move |item| {
+                let batch = item.map_err(Error::from).and_then(|(k, v)| {
+                    let key = codec::key_seq(&k)?;
+                    let b = codec::decode_batch(&v).map_err(|e| at(e, key))?;
+                    if b.events.first().map(|e| e.seq) != Some(key) {
+                        return Err(Error::corrupt(Some(key), "commit batch does not start at its key"));
+                    }
+                    Ok(b.events)
+                });
+                match batch {
+                    Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
+                    Err(e) => vec![Err(e)],
+                }
+            })
+            .filter(move |r| !matches!(r, Ok(e) if e.seq < from))
+            .map(move |r| {
+                let e = r?;
+                if let Some(x) = expected {
+                    if e.seq != x {
+                        return Err(Error::corrupt(Some(x), format!("log gap: expected event {x}, found {}", e.seq)));
+                    }
+                }
+                expected = Some(e.seq + 1);
+                Ok(e)
+            })
+    }
+
+    /// Bytes sled reports on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+fn at(e: Error, seq: u64) -> Error {
+    match e {
+        Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
+        other => other,
+    }
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> Error {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+            Error::Io(format!("store {} is held by another process ({io})", dir.display()))
+        }
+        sled::Error::Io(io) => Error::Io(format!("cannot open store {}: {io}", dir.display())),
+        sled::Error::Corruption { at, .. } => {
+            Error::corrupt(None, format!("store {} is damaged (sled reports corruption at {at:?})", dir.display()))
+        }
+        other => Error::Io(format!("cannot open store {}: {other}", dir.display())),
+    }
+}

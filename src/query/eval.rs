@@ -1,0 +1,370 @@
+//! Running a query against the state: resolve names, pick the narrowest index as the candidate
+//! source, check every condition on each candidate, order, limit.
+
+use super::parse::{Allowed, BranchSel, Cond, Op, OrderBy};
+use super::Query;
+use crate::codec;
+use crate::command::Session;
+use crate::error::{err, Result};
+use crate::event::Host;
+use crate::state::{OrdEntry, State, ValueRec, ValueRecord};
+use crate::store::Context;
+use crate::value::{cmp_order, parse_date, parse_datetime, range_cmp, Value};
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+/// A value condition with its operand read for the feature's dtype where there is one.
+pub(crate) struct ValueTest {
+    pub path: Vec<String>,
+    pub op: Op,
+    pub operand: Value,
+}
+
+impl ValueTest {
+    pub fn matches(&self, stored: &Value) -> bool {
+        let Some(v) = stored.at_path(&self.path) else { return false };
+        match self.op {
+            Op::Eq => eq_match(v, &self.operand),
+            Op::In => match &self.operand {
+                Value::List(items) => items.iter().any(|o| eq_match(v, o)),
+                _ => false,
+            },
+            Op::Gt => cmp(v, &self.operand) == Some(Ordering::Greater),
+            Op::Gte => matches!(cmp(v, &self.operand), Some(Ordering::Greater | Ordering::Equal)),
+            Op::Lt => cmp(v, &self.operand) == Some(Ordering::Less),
+            Op::Lte => matches!(cmp(v, &self.operand), Some(Ordering::Less | Ordering::Equal)),
+        }
+    }
+}
+
+/// Typed equality, except that an ISO date (datetime) string equals a stored date (datetime).
+fn eq_match(stored: &Value, operand: &Value) -> bool {
+    match (stored, operand) {
+        (Value::Date(d), Value::Str(s)) => parse_date(s) == Some(*d),
+        (Value::DateTime(t), Value::Str(s)) => parse_datetime(s).ok() == Some(*t),
+        _ => stored == operand,
+    }
+}
+
+/// Range comparison; a date or datetime string operand compares chronologically with a stored
+/// date or datetime.
+fn cmp(stored: &Value, operand: &Value) -> Option<Ordering> {
+    match (stored, operand) {
+        (Value::Date(_) | Value::DateTime(_), Value::Str(s)) => {
+            let o = parse_date(s).map(Value::Date).or_else(|| parse_datetime(s).ok().map(Value::DateTime))?;
+            range_cmp(stored, &o)
+        }
+        _ => range_cmp(stored, operand),
+    }
+}
+
+/// A query with every name resolved.
+pub(crate) struct Plan {
+    ids: Option<Vec<u64>>,
+    hashes: Option<Vec<[u8; 32]>>,
+    /// `None`: any feature. `Some(empty)`: nothing can match (unknown names only).
+    features: Option<Vec<Option<u64>>>,
+    tests: Vec<ValueTest>,
+    branches: Allowed,
+    spaces: Option<Vec<u64>>,
+    creators: Option<Vec<u64>>,
+    run: Option<Option<u64>>,
+    artifacts: Vec<u64>,
+    linked_runs: Vec<u64>,
+    after: Option<i64>,
+    before: Option<i64>,
+    user: u64,
+}
+
+pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
+    if let Some(e) = &q.error {
+        return Err(e.clone());
+    }
+    let mut p = Plan {
+        ids: None,
+        hashes: None,
+        features: None,
+        tests: Vec::new(),
+        branches: Allowed::All,
+        spaces: None,
+        creators: None,
+        run: None,
+        artifacts: Vec::new(),
+        linked_runs: Vec::new(),
+        after: None,
+        before: None,
+        user: ctx.user,
+    };
+    let mut branch_sel: Option<&BranchSel> = None;
+    let mut raw_tests = Vec::new();
+    for c in &q.conds {
+        match c {
+            Cond::Id(v) => p.ids = Some(intersect(p.ids.take(), v.clone())),
+            Cond::Hash(v) => {
+                // A malformed hash names no value: it matches nothing rather than failing.
+                let hs: Vec<[u8; 32]> = v.iter().filter_map(|h| codec::unhex(h)).collect();
+                p.hashes = Some(match p.hashes.take() {
+                    None => hs,
+                    Some(prev) => prev.into_iter().filter(|h| hs.contains(h)).collect(),
+                });
+            }
+            Cond::Feature(v) => {
+                let fs: Vec<Option<u64>> = v
+                    .iter()
+                    .filter_map(|r| match r {
+                        None => Some(None),
+                        Some(r) => crate::command::resolve_feature(s, ctx.user, r).ok().map(|f| Some(f.id)),
+                    })
+                    .collect();
+                p.features = Some(match p.features.take() {
+                    None => fs,
+                    Some(prev) => prev.into_iter().filter(|f| fs.contains(f)).collect(),
+                });
+            }
+            Cond::Value { path, op, operand } => raw_tests.push((path.clone(), *op, operand.clone())),
+            Cond::Branch(sel) => branch_sel = Some(sel),
+            Cond::Space(refs) => {
+                let v = refs.iter().map(|r| crate::command::resolve_space(s, r)).collect::<Result<Vec<_>>>()?;
+                p.spaces = Some(intersect(p.spaces.take(), v));
+            }
+            Cond::CreatedBy(refs) => {
+                let v = refs.iter().map(|r| crate::command::resolve_user(s, r)).collect::<Result<Vec<_>>>()?;
+                p.creators = Some(intersect(p.creators.take(), v));
+            }
+            Cond::Run(r) => p.run = Some(*r),
+            Cond::Artifact(v) => p.artifacts.extend(v),
+            Cond::LinkedRun(v) => p.linked_runs.extend(v),
+            Cond::CreatedAtGte(t) => p.after = Some(p.after.map_or(*t, |a| a.max(*t))),
+            Cond::CreatedAtLte(t) => p.before = Some(p.before.map_or(*t, |b| b.min(*t))),
+        }
+    }
+    // Operands are read as the feature's dtype when exactly one feature is named.
+    let dtype = match p.features.as_deref() {
+        Some([Some(fid)]) => s.features.get(fid).map(|f| f.dtype),
+        _ => None,
+    };
+    for (path, op, operand) in raw_tests {
+        let operand = match dtype {
+            Some(d) if path.is_empty() => match (op, operand) {
+                (Op::In, Value::List(items)) => {
+                    Value::List(items.into_iter().map(|o| d.validate("", true, o.clone()).unwrap_or(o)).collect())
+                }
+                (_, o) => d.validate("", true, o.clone()).unwrap_or(o),
+            },
+            _ => operand,
+        };
+        p.tests.push(ValueTest { path, op, operand });
+    }
+    p.branches = match branch_sel {
+        Some(sel) => sel.resolve(s, ctx)?,
+        // Naming an id or a hash skips the default branch filter (never the space check).
+        None if p.ids.is_some() || p.hashes.is_some() => Allowed::All,
+        None => BranchSel::Default.resolve(s, ctx)?,
+    };
+    Ok(p)
+}
+
+fn intersect(prev: Option<Vec<u64>>, next: Vec<u64>) -> Vec<u64> {
+    match prev {
+        None => next,
+        Some(p) => p.into_iter().filter(|x| next.contains(x)).collect(),
+    }
+}
+
+impl Plan {
+    /// Every condition, on one value.
+    pub fn accepts(&self, s: &State, v: &ValueRec) -> bool {
+        s.can_read(self.user, v.space)
+            && self.branches.contains(v.branch)
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id))
+            && self.hashes.as_ref().is_none_or(|hs| hs.contains(&v.hash))
+            && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature))
+            && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space))
+            && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by))
+            && self.run.is_none_or(|r| r == v.run)
+            && self.artifacts.iter().all(|a| s.links.contains(v.id, Host::Artifact(*a)))
+            && self.linked_runs.iter().all(|r| s.links.contains(v.id, Host::Run(*r)))
+            && self.after.is_none_or(|t| v.created_at >= t)
+            && self.before.is_none_or(|t| v.created_at <= t)
+            && self.tests.iter().all(|t| t.matches(&v.value))
+    }
+
+    /// Candidate ids from the narrowest index; a superset of the answer.
+    fn candidates(&self, s: &State) -> Vec<u64> {
+        if let Some(ids) = &self.ids {
+            return ids.clone();
+        }
+        if let Some(hs) = &self.hashes {
+            let features: Vec<Option<u64>> = match &self.features {
+                Some(fs) => fs.clone(),
+                None => std::iter::once(None).chain(s.features.keys().map(|f| Some(*f))).collect(),
+            };
+            return hs
+                .iter()
+                .flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id)))
+                .collect();
+        }
+        if let Some(fs) = &self.features {
+            let mut out = Vec::new();
+            for f in fs {
+                let Some(set) = s.by_feature.get(f) else { continue };
+                match self.tests.iter().find_map(|t| index_range(set, t)) {
+                    Some(ids) => out.extend(ids),
+                    None => out.extend(set.iter().map(|e| e.id)),
+                }
+            }
+            return out;
+        }
+        if let Some(a) = self.artifacts.first() {
+            return s.values_of(Host::Artifact(*a)).collect();
+        }
+        if let Some(r) = self.linked_runs.first() {
+            return s.values_of(Host::Run(*r)).collect();
+        }
+        if let Some(Some(r)) = self.run {
+            return s.by_run.get(&r).map(|set| set.iter().copied().collect()).unwrap_or_default();
+        }
+        if let Some(c) = &self.creators {
+            return c.iter().flat_map(|u| s.by_creator.get(u).into_iter().flatten().copied()).collect();
+        }
+        if let Allowed::Set(bs) = &self.branches {
+            if let Some(sp) = &self.spaces {
+                let by_space: usize = sp.iter().map(|x| s.by_space.get(x).map_or(0, BTreeSet::len)).sum();
+                let by_branch: usize = bs.iter().map(|b| s.by_branch.get(b).map_or(0, BTreeSet::len)).sum();
+                if by_space < by_branch {
+                    return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
+                }
+            }
+            return bs.iter().flat_map(|b| s.by_branch.get(b).into_iter().flatten().copied()).collect();
+        }
+        if let Some(sp) = &self.spaces {
+            return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
+        }
+        s.all_values().map(|v| v.id).collect()
+    }
+}
+
+/// Ids in the part of a feature's ordered index that can satisfy `t`, if `t` allows a range.
+fn index_range(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
+    if !t.path.is_empty() {
+        return None;
+    }
+    // A date-like string compares with dates, which sit elsewhere in the order: no range then.
+    let plain = |o: &Value| match o {
+        Value::Str(s) => parse_date(s).is_none() && parse_datetime(s).is_err(),
+        Value::List(_) | Value::Dict(_) | Value::Null => false,
+        _ => true,
+    };
+    let lo = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: 0 });
+    let hi = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: u64::MAX });
+    let collect = |b: (Bound<OrdEntry>, Bound<OrdEntry>)| set.range(b).map(|e| e.id).collect::<Vec<_>>();
+    match t.op {
+        Op::Eq if plain(&t.operand) => Some(collect((lo(&t.operand), hi(&t.operand)))),
+        Op::In => match &t.operand {
+            Value::List(items) if items.iter().all(plain) => {
+                Some(items.iter().flat_map(|o| collect((lo(o), hi(o)))).collect())
+            }
+            _ => None,
+        },
+        // Ints and floats share one rank: widen by the neighbouring type's tie-break with
+        // unbounded ends inside the rank, and let `accepts` make the exact cut.
+        Op::Gt | Op::Gte if plain(&t.operand) => {
+            Some(set.range((lo(&t.operand), rank_end(&t.operand))).map(|e| e.id).chain(same_value_other_type(set, &t.operand)).collect())
+        }
+        Op::Lt | Op::Lte if plain(&t.operand) => {
+            Some(set.range((rank_start(&t.operand), hi(&t.operand))).map(|e| e.id).chain(same_value_other_type(set, &t.operand)).collect())
+        }
+        _ => None,
+    }
+}
+
+/// Entries equal in magnitude but of the other numeric or temporal type sort just beside the
+/// operand; include a narrow band around it so the exact test sees them.
+fn same_value_other_type(set: &BTreeSet<OrdEntry>, o: &Value) -> Vec<u64> {
+    let twin = match o {
+        Value::Int(i) => Value::Float(*i as f64),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(*f as i64),
+        _ => return Vec::new(),
+    };
+    set.range(OrdEntry { value: twin.clone(), id: 0 }..=OrdEntry { value: twin, id: u64::MAX }).map(|e| e.id).collect()
+}
+
+fn rank_end(o: &Value) -> Bound<OrdEntry> {
+    // The first value of the next rank bounds this rank from above.
+    let next = match o {
+        Value::Bool(_) => Value::Int(i64::MIN),
+        Value::Int(_) | Value::Float(_) => Value::Str(String::new()),
+        Value::Str(_) => Value::Date(i32::MIN),
+        Value::Date(_) | Value::DateTime(_) => Value::List(Vec::new()),
+        _ => return Bound::Unbounded,
+    };
+    Bound::Excluded(OrdEntry { value: next, id: 0 })
+}
+
+fn rank_start(o: &Value) -> Bound<OrdEntry> {
+    let first = match o {
+        Value::Bool(_) => Value::Bool(false),
+        Value::Int(_) | Value::Float(_) => Value::Float(f64::MIN),
+        Value::Str(_) => Value::Str(String::new()),
+        Value::Date(_) | Value::DateTime(_) => Value::DateTime(i64::MIN),
+        _ => return Bound::Unbounded,
+    };
+    Bound::Included(OrdEntry { value: first, id: 0 })
+}
+
+/// The matching values, ordered and limited.
+pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
+    let mut ids = p.candidates(s);
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
+    match q.order {
+        OrderBy::Id => {}
+        OrderBy::Value => out.sort_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id))),
+        OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))),
+    }
+    if q.descending {
+        out.reverse();
+    }
+    if let Some(n) = q.limit {
+        out.truncate(n);
+    }
+    out
+}
+
+impl Session {
+    /// The values matching a query, in its order.
+    pub fn filter(&self, q: &Query) -> Result<Vec<ValueRecord>> {
+        let user = self.ctx.user;
+        self.store.read(|s| {
+            crate::command::check_context(s, &self.ctx)?;
+            let p = plan(s, &self.ctx, q)?;
+            Ok(run(s, &p, q).into_iter().map(|v| crate::command::view(s, user, v)).collect())
+        })
+    }
+
+    /// How many values match (the limit applies).
+    pub fn count(&self, q: &Query) -> Result<usize> {
+        self.store.read(|s| {
+            crate::command::check_context(s, &self.ctx)?;
+            let p = plan(s, &self.ctx, q)?;
+            Ok(run(s, &p, q).len())
+        })
+    }
+
+    /// Exactly one matching value, or `DoesNotExist` / `MultipleObjectsReturned`.
+    pub fn get_where(&self, q: &Query) -> Result<ValueRecord> {
+        let mut found = self.filter(&q.clone().limit(2))?;
+        match found.len() {
+            0 => Err(err!(DoesNotExist, "no value matches the query")),
+            1 => found.pop().ok_or_else(|| err!(DoesNotExist, "no value matches the query")),
+            _ => Err(err!(MultipleObjectsReturned, "more than one value matches the query; add filters or use filter")),
+        }
+    }
+
+    /// The first matching value in the query's order, if any.
+    pub fn first(&self, q: &Query) -> Result<Option<ValueRecord>> {
+        Ok(self.filter(&q.clone().limit(1))?.pop())
+    }
+}

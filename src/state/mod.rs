@@ -1,0 +1,185 @@
+//! The folded state: every registry and every index a query needs, built only by folding
+//! events (`fold`). Queries read it under a read lock and never touch sled.
+//!
+//! Invariant: the state is a pure function of the events folded into it, in order.
+
+mod dedup;
+mod fold;
+mod links;
+mod records;
+mod value_index;
+
+pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
+pub(crate) use dedup::dedup_key;
+pub(crate) use links::Links;
+pub(crate) use records::ValueRec;
+pub(crate) use value_index::OrdEntry;
+
+use crate::event::{Host, Role};
+use dedup::Dedup;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Built-in branch codes.
+pub const TRASH: i64 = -1;
+pub const ARCHIVE: i64 = 0;
+pub const MAIN: i64 = 1;
+pub const LOCKED: i64 = 2;
+pub const TEMPLATE: i64 = 3;
+
+/// Everything the log folds into.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub users: BTreeMap<u64, User>,
+    pub user_by_handle: HashMap<String, u64>,
+    pub spaces: BTreeMap<u64, Space>,
+    pub space_by_name: HashMap<String, u64>,
+    /// Explicit roles; space 1 additionally gives everyone `write`.
+    pub roles: BTreeMap<(u64, u64), Role>,
+    pub branches: BTreeMap<i64, Branch>,
+    pub branch_by_name: HashMap<String, i64>,
+    pub runs: BTreeMap<u64, Run>,
+    pub features: BTreeMap<u64, Feature>,
+    pub feature_by_name: HashMap<String, u64>,
+    pub artifacts: BTreeMap<u64, Artifact>,
+    /// Values by id - 1; `None` once permanently deleted (ids are never reused).
+    pub values: Vec<Option<ValueRec>>,
+    pub value_count: usize,
+    pub dedup: Dedup,
+    /// Per feature (None: values without a feature), ordered by value then id.
+    pub by_feature: HashMap<Option<u64>, BTreeSet<OrdEntry>>,
+    pub by_branch: HashMap<i64, BTreeSet<u64>>,
+    pub by_space: HashMap<u64, BTreeSet<u64>>,
+    pub by_creator: HashMap<u64, BTreeSet<u64>>,
+    pub by_run: HashMap<u64, BTreeSet<u64>>,
+    pub links: Links,
+    pub next_user: u64,
+    pub next_space: u64,
+    pub next_branch: i64,
+    pub next_run: u64,
+    pub next_feature: u64,
+    pub next_artifact: u64,
+    /// Sequence number and hash of the last folded event, and its time.
+    pub seq: u64,
+    pub head: [u8; 32],
+    pub last_at: i64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    /// The initial state of a fresh store: the built-in rows, no events.
+    pub fn new() -> State {
+        let mut s = State {
+            users: BTreeMap::new(),
+            user_by_handle: HashMap::new(),
+            spaces: BTreeMap::new(),
+            space_by_name: HashMap::new(),
+            roles: BTreeMap::new(),
+            branches: BTreeMap::new(),
+            branch_by_name: HashMap::new(),
+            runs: BTreeMap::new(),
+            features: BTreeMap::new(),
+            feature_by_name: HashMap::new(),
+            artifacts: BTreeMap::new(),
+            values: Vec::new(),
+            value_count: 0,
+            dedup: Dedup::default(),
+            by_feature: HashMap::new(),
+            by_branch: HashMap::new(),
+            by_space: HashMap::new(),
+            by_creator: HashMap::new(),
+            by_run: HashMap::new(),
+            links: Links::default(),
+            next_user: 2,
+            next_space: 2,
+            next_branch: 4,
+            next_run: 1,
+            next_feature: 1,
+            next_artifact: 1,
+            seq: 0,
+            head: [0; 32],
+            last_at: i64::MIN,
+        };
+        s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
+        s.user_by_handle.insert("anonymous".into(), 1);
+        s.spaces.insert(1, Space { id: 1, name: "all".into(), created_by_id: 1, created_at: 0 });
+        s.space_by_name.insert("all".into(), 1);
+        s.roles.insert((1, 1), Role::Admin);
+        for (id, name) in [(-1, "trash"), (0, "archive"), (1, "main"), (2, "locked"), (3, "template")] {
+            s.branches.insert(
+                id,
+                Branch { id, name: name.into(), created_by_id: 1, created_at: 0, status: BranchStatus::Open },
+            );
+            s.branch_by_name.insert(name.into(), id);
+        }
+        s
+    }
+
+    pub fn value(&self, id: u64) -> Option<&ValueRec> {
+        let idx = usize::try_from(id.checked_sub(1)?).ok()?;
+        self.values.get(idx)?.as_ref()
+    }
+
+    pub(crate) fn value_mut(&mut self, id: u64) -> Option<&mut ValueRec> {
+        let idx = usize::try_from(id.checked_sub(1)?).ok()?;
+        self.values.get_mut(idx)?.as_mut()
+    }
+
+    /// The id the next created value gets.
+    pub fn next_value(&self) -> u64 {
+        self.values.len() as u64 + 1
+    }
+
+    /// The value with this dedup key, if any.
+    pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
+        self.dedup
+            .candidates(dedup_key(feature, hash))
+            .filter_map(|id| self.value(id))
+            .find(|v| v.feature == feature && &v.hash == hash)
+    }
+
+    /// The actor's effective role in a space: explicit, or at least `write` in space 1.
+    pub fn role(&self, user: u64, space: u64) -> Option<Role> {
+        let explicit = self.roles.get(&(space, user)).copied();
+        if space == 1 {
+            Some(explicit.map_or(Role::Write, |r| r.max(Role::Write)))
+        } else {
+            explicit
+        }
+    }
+
+    pub fn can_read(&self, user: u64, space: u64) -> bool {
+        self.role(user, space).is_some()
+    }
+
+    /// Hosts linked to a value.
+    pub fn hosts_of(&self, value: u64) -> impl Iterator<Item = Host> + '_ {
+        self.links.hosts_of(value)
+    }
+
+    /// Is the value linked to anything?
+    pub fn is_linked(&self, value: u64) -> bool {
+        self.links.hosts_of(value).next().is_some()
+    }
+
+    /// Values linked to a host, by id.
+    pub fn values_of(&self, host: Host) -> impl Iterator<Item = u64> + '_ {
+        self.links.values_of(host)
+    }
+
+    /// Does any record name this run as its provenance?
+    pub fn run_has_records(&self, run: u64) -> bool {
+        self.by_run.get(&run).is_some_and(|s| !s.is_empty())
+            || self.features.values().any(|f| f.run_id == Some(run))
+            || self.artifacts.values().any(|a| a.run_id == Some(run))
+    }
+
+    /// Iterates live values in id order.
+    pub fn all_values(&self) -> impl DoubleEndedIterator<Item = &ValueRec> + '_ {
+        self.values.iter().flatten()
+    }
+}
