@@ -62,7 +62,10 @@ impl Error {
             | Error::FieldError(m)
             | Error::InvalidInput(m)
             | Error::Io(m) => m.clone(),
-            Error::Corruption { at: Some(seq), reason } => {
+            Error::Corruption {
+                at: Some(seq),
+                reason,
+            } => {
                 format!("corruption at sequence number {seq}: {reason}")
             }
             Error::Corruption { at: None, reason } => format!("corruption: {reason}"),
@@ -70,7 +73,10 @@ impl Error {
     }
 
     pub(crate) fn corrupt(at: Option<u64>, reason: impl Into<String>) -> Error {
-        Error::Corruption { at, reason: reason.into() }
+        Error::Corruption {
+            at,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -85,25 +85,65 @@ impl Role {
 /// from the variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventData {
-    CreateUser { handle: String },
-    CreateSpace { name: String },
-    CreateBranch { name: String },
-    CreateRun { name: String },
-    CreateFeature { name: String, dtype: Dtype, nullable: bool, coerce: bool, branch: i64, space: u64 },
-    CreateArtifact { key: String, branch: i64, space: u64 },
+    CreateUser {
+        handle: String,
+    },
+    CreateSpace {
+        name: String,
+    },
+    CreateBranch {
+        name: String,
+    },
+    CreateRun {
+        name: String,
+    },
+    CreateFeature {
+        name: String,
+        dtype: Dtype,
+        nullable: bool,
+        coerce: bool,
+        branch: i64,
+        space: u64,
+    },
+    CreateArtifact {
+        key: String,
+        branch: i64,
+        space: u64,
+    },
     /// `value` is the canonical encoding (codec::canon); `hash` is blake3 of it.
-    CreateValue { feature: Option<u64>, value: Vec<u8>, hash: [u8; 32], branch: i64, space: u64 },
-    BranchChange { from: i64, to: i64 },
-    SpaceChange { from: u64, to: u64 },
+    CreateValue {
+        feature: Option<u64>,
+        value: Vec<u8>,
+        hash: [u8; 32],
+        branch: i64,
+        space: u64,
+    },
+    BranchChange {
+        from: i64,
+        to: i64,
+    },
+    SpaceChange {
+        from: u64,
+        to: u64,
+    },
     /// The record is the value; `host` the artifact or run it is linked to.
-    Link { host: Host },
-    Unlink { host: Host },
+    Link {
+        host: Host,
+    },
+    Unlink {
+        host: Host,
+    },
     /// Permanent removal of the record.
     Delete,
     /// The record is the merged branch; `moved` every record moved to main.
-    Merge { moved: Vec<RecordRef> },
+    Merge {
+        moved: Vec<RecordRef>,
+    },
     /// The record is the space; `role: None` removes the user's role.
-    Grant { user: u64, role: Option<Role> },
+    Grant {
+        user: u64,
+        role: Option<Role>,
+    },
     RunFinish,
 }
 

@@ -24,9 +24,9 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod clock;
 pub mod codec;
-mod audit;
 mod command;
 mod error;
 mod event;

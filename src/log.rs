@@ -40,10 +40,12 @@ pub(crate) struct Log {
 impl Log {
     /// Opens (or creates) the log in `dir`.
     pub fn open(dir: &Path, durability: Durability) -> Result<Log> {
-        let config = sled::Config::new().path(dir).flush_every_ms(match durability {
-            Durability::Durable => None,
-            Durability::Buffered => Some(500),
-        });
+        let config = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(match durability {
+                Durability::Durable => None,
+                Durability::Buffered => Some(500),
+            });
         let db = config.open().map_err(|e| open_error(dir, e))?;
         let data_file = File::open(dir.join("db")).ok();
         Self::init(db, data_file, durability)
@@ -74,13 +76,22 @@ impl Log {
             }
         }
         let tree = db.open_tree(LOG_TREE)?;
-        Ok(Log { db, tree, data_file, durability })
+        Ok(Log {
+            db,
+            tree,
+            data_file,
+            durability,
+        })
     }
 
     /// Appends one atomic commit. Returns once it is as durable as the mode promises.
     pub fn append(&self, events: &[Event]) -> Result<()> {
-        let Some(first) = events.first() else { return Ok(()) };
-        let bytes = codec::encode_batch(&Batch { events: events.to_vec() });
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let bytes = codec::encode_batch(&Batch {
+            events: events.to_vec(),
+        });
         self.tree.insert(codec::seq_key(first.seq), bytes)?;
         if self.durability == Durability::Durable {
             self.sync()?;
@@ -115,7 +126,10 @@ impl Log {
                     let key = codec::key_seq(&k)?;
                     let b = codec::decode_batch(&v).map_err(|e| at(e, key))?;
                     if b.events.first().map(|e| e.seq) != Some(key) {
-                        return Err(Error::corrupt(Some(key), "commit batch does not start at its key"));
+                        return Err(Error::corrupt(
+                            Some(key),
+                            "commit batch does not start at its key",
+                        ));
                     }
                     Ok(b.events)
                 });
@@ -129,7 +143,10 @@ impl Log {
                 let e = r?;
                 if let Some(x) = expected {
                     if e.seq != x {
-                        return Err(Error::corrupt(Some(x), format!("log gap: expected event {x}, found {}", e.seq)));
+                        return Err(Error::corrupt(
+                            Some(x),
+                            format!("log gap: expected event {x}, found {}", e.seq),
+                        ));
                     }
                 }
                 expected = Some(e.seq + 1);
@@ -145,20 +162,32 @@ impl Log {
 
 fn at(e: Error, seq: u64) -> Error {
     match e {
-        Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
+        Error::Corruption { at: None, reason } => Error::Corruption {
+            at: Some(seq),
+            reason,
+        },
         other => other,
     }
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> Error {
     match e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            Error::Io(format!("store {} is held by another process ({io})", dir.display()))
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+        {
+            Error::Io(format!(
+                "store {} is held by another process ({io})",
+                dir.display()
+            ))
         }
         sled::Error::Io(io) => Error::Io(format!("cannot open store {}: {io}", dir.display())),
-        sled::Error::Corruption { at, .. } => {
-            Error::corrupt(None, format!("store {} is damaged (sled reports corruption at {at:?})", dir.display()))
-        }
+        sled::Error::Corruption { at, .. } => Error::corrupt(
+            None,
+            format!(
+                "store {} is damaged (sled reports corruption at {at:?})",
+                dir.display()
+            ),
+        ),
         other => Error::Io(format!("cannot open store {}: {other}", dir.display())),
     }
 }

@@ -80,7 +80,14 @@ fn need(branch: i64, edit: Edit) -> Need {
 
 /// Checks an edit of a record on `branch` in `space` by `user`. `Ok(false)` means allowed but
 /// nothing to do (trash of a trashed record).
-pub(crate) fn check_edit(s: &State, user: u64, what: &str, branch: i64, space: u64, edit: Edit) -> Result<bool> {
+pub(crate) fn check_edit(
+    s: &State,
+    user: u64,
+    what: &str,
+    branch: i64,
+    space: u64,
+    edit: Edit,
+) -> Result<bool> {
     let role = s.role(user, space);
     let denied = |needed: &str| -> Error {
         err!(
@@ -97,13 +104,23 @@ pub(crate) fn check_edit(s: &State, user: u64, what: &str, branch: i64, space: u
         Need::Write => Err(denied("write")),
         Need::Admin if role == Some(Role::Admin) => Ok(true),
         Need::Admin => Err(denied("admin")),
-        Need::Refused(why) => Err(err!(PermissionDenied, "cannot {} {what}: {why}", edit.verb())),
-        Need::Invalid(why) => Err(err!(ValidationError, "cannot {} {what}: {why}", edit.verb())),
+        Need::Refused(why) => Err(err!(
+            PermissionDenied,
+            "cannot {} {what}: {why}",
+            edit.verb()
+        )),
+        Need::Invalid(why) => Err(err!(
+            ValidationError,
+            "cannot {} {what}: {why}",
+            edit.verb()
+        )),
     }
 }
 
 pub(crate) fn branch_name(s: &State, branch: i64) -> String {
-    s.branches.get(&branch).map_or_else(|| "unknown".to_string(), |b| b.name.clone())
+    s.branches
+        .get(&branch)
+        .map_or_else(|| "unknown".to_string(), |b| b.name.clone())
 }
 
 /// Creating a record needs write in the space it lands in.
@@ -111,7 +128,10 @@ pub(crate) fn require_write(s: &State, user: u64, space: u64, what: &str) -> Res
     if s.role(user, space) >= Some(Role::Write) {
         Ok(())
     } else {
-        Err(err!(PermissionDenied, "cannot {what}: it needs the write role in space {space}"))
+        Err(err!(
+            PermissionDenied,
+            "cannot {what}: it needs the write role in space {space}"
+        ))
     }
 }
 
@@ -120,7 +140,10 @@ pub(crate) fn require_admin(s: &State, user: u64, space: u64, what: &str) -> Res
     if s.role(user, space) == Some(Role::Admin) {
         Ok(())
     } else {
-        Err(err!(PermissionDenied, "cannot {what}: only admins of space {space} may do that"))
+        Err(err!(
+            PermissionDenied,
+            "cannot {what}: only admins of space {space} may do that"
+        ))
     }
 }
 
@@ -131,6 +154,10 @@ pub(crate) fn require_run_owner(s: &State, user: u64, run: u64, what: &str) -> R
     if user == 1 || owner == Some(user) {
         Ok(())
     } else {
-        Err(err!(PermissionDenied, "cannot {what}: run {run} belongs to user {}; only its creator or user 1 may", owner.unwrap_or(0)))
+        Err(err!(
+            PermissionDenied,
+            "cannot {what}: run {run} belongs to user {}; only its creator or user 1 may",
+            owner.unwrap_or(0)
+        ))
     }
 }

@@ -27,13 +27,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { durability: Durability::Durable, limits: Limits::default(), clock: Arc::new(SystemClock) }
+        Options {
+            durability: Durability::Durable,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options").field("durability", &self.durability).field("limits", &self.limits).finish()
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -86,7 +93,12 @@ pub struct Context {
 
 impl Default for Context {
     fn default() -> Self {
-        Context { user: 1, run: None, branch: 1, space: 1 }
+        Context {
+            user: 1,
+            run: None,
+            branch: 1,
+            space: 1,
+        }
     }
 }
 
@@ -114,7 +126,11 @@ impl Store {
 
     fn from_log(log: Log, options: Options) -> Result<Store> {
         if options.limits.max_depth > codec::MAX_NESTING {
-            return Err(err!(ValidationError, "max_depth may be at most {}", codec::MAX_NESTING));
+            return Err(err!(
+                ValidationError,
+                "max_depth may be at most {}",
+                codec::MAX_NESTING
+            ));
         }
         let state = replay(&log, State::new(), 0)?;
         Ok(Store {
@@ -138,7 +154,13 @@ impl Store {
     pub fn as_user(&self, handle: &str) -> Result<crate::Session> {
         let id = self.read(|s| s.user_by_handle.get(&handle.to_lowercase()).copied());
         let id = id.ok_or_else(|| err!(DoesNotExist, "no user with handle '{handle}'"))?;
-        Ok(crate::Session::new(self.clone(), Context { user: id, ..Context::default() }))
+        Ok(crate::Session::new(
+            self.clone(),
+            Context {
+                user: id,
+                ..Context::default()
+            },
+        ))
     }
 
     /// Acts in an explicit context.
@@ -176,7 +198,10 @@ impl Store {
         if !events.is_empty() {
             if let Err(e) = self.inner.log.append(&events) {
                 self.inner.poisoned.store(true, Ordering::Release);
-                return Err(Error::Io(format!("write failed, the store is now poisoned: {}", e.message())));
+                return Err(Error::Io(format!(
+                    "write failed, the store is now poisoned: {}",
+                    e.message()
+                )));
             }
         }
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
@@ -184,7 +209,10 @@ impl Store {
             if let Err(why) = s.fold(e) {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
                 self.inner.poisoned.store(true, Ordering::Release);
-                return Err(Error::corrupt(Some(e.seq), format!("internal error folding a new event: {why}")));
+                return Err(Error::corrupt(
+                    Some(e.seq),
+                    format!("internal error folding a new event: {why}"),
+                ));
             }
         }
         let s = RwLockWriteGuard::downgrade(s);
@@ -202,7 +230,16 @@ impl Store {
             .map(|(record, data)| {
                 seq += 1;
                 last = next_stamp(now, last);
-                let mut e = Event { seq, at: last, actor: ctx.user, run: ctx.run, record, data, prev, hash: [0; 32] };
+                let mut e = Event {
+                    seq,
+                    at: last,
+                    actor: ctx.user,
+                    run: ctx.run,
+                    record,
+                    data,
+                    prev,
+                    hash: [0; 32],
+                };
                 e.hash = codec::event_hash(&e);
                 prev = e.hash;
                 e
@@ -244,15 +281,26 @@ pub(crate) fn replay(log: &Log, mut state: State, _from: u64) -> Result<State> {
     for e in log.read_from(state.seq + 1) {
         let e = e?;
         if e.seq != state.seq + 1 {
-            return Err(Error::corrupt(Some(state.seq + 1), format!("expected event {}, found {}", state.seq + 1, e.seq)));
+            return Err(Error::corrupt(
+                Some(state.seq + 1),
+                format!("expected event {}, found {}", state.seq + 1, e.seq),
+            ));
         }
         if e.prev != state.head {
-            return Err(Error::corrupt(Some(e.seq), "hash chain broken: prev does not match the previous event's hash"));
+            return Err(Error::corrupt(
+                Some(e.seq),
+                "hash chain broken: prev does not match the previous event's hash",
+            ));
         }
         if codec::event_hash(&e) != e.hash {
-            return Err(Error::corrupt(Some(e.seq), "event hash does not match its contents (tampered or damaged)"));
+            return Err(Error::corrupt(
+                Some(e.seq),
+                "event hash does not match its contents (tampered or damaged)",
+            ));
         }
-        state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
+        state
+            .fold(&e)
+            .map_err(|why| Error::corrupt(Some(e.seq), why))?;
     }
     Ok(state)
 }

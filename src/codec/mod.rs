@@ -24,7 +24,9 @@ pub const FORMAT_VERSION: u8 = 1;
 const MAX_RECORD: usize = 1 << 30;
 
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_RECORD>()
 }
 
 fn encode_body<T: Serialize>(v: &T) -> Vec<u8> {
@@ -43,13 +45,18 @@ fn decode_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     if *version != FORMAT_VERSION {
         return Err(Error::corrupt(
             None,
-            format!("{what} has format version {version}; this build reads version {FORMAT_VERSION}"),
+            format!(
+                "{what} has format version {version}; this build reads version {FORMAT_VERSION}"
+            ),
         ));
     }
     let (v, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
         .map_err(|e| Error::corrupt(None, format!("undecodable {what}: {e}")))?;
     if used != body.len() {
-        return Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", body.len() - used)));
+        return Err(Error::corrupt(
+            None,
+            format!("{} trailing bytes after a {what}", body.len() - used),
+        ));
     }
     Ok(v)
 }

@@ -1,12 +1,12 @@
 //! Naming records: by id or by name, with visibility applied (records in spaces the actor may
 //! not read do not exist for them).
 
+use crate::codec::hex;
 use crate::error::{err, Result};
 use crate::event::Host;
 use crate::permissions::require_run_owner;
 use crate::state::{Artifact, BranchStatus, Feature, Run, State, ValueRec, ValueRecord, MAIN};
 use crate::store::Context;
-use crate::codec::hex;
 
 /// A record named by id or by name (handle for users).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +78,10 @@ pub(crate) fn branch(s: &State, r: &Ref) -> Result<i64> {
     found.ok_or_else(|| err!(DoesNotExist, "no branch {r}"))
 }
 
-pub(crate) fn run<'s>(s: &'s State, id: u64) -> Result<&'s Run> {
-    s.runs.get(&id).ok_or_else(|| err!(DoesNotExist, "no run {id}"))
+pub(crate) fn run(s: &State, id: u64) -> Result<&Run> {
+    s.runs
+        .get(&id)
+        .ok_or_else(|| err!(DoesNotExist, "no run {id}"))
 }
 
 /// A feature the actor may read.
@@ -88,7 +90,8 @@ pub(crate) fn feature<'s>(s: &'s State, user: u64, r: &Ref) -> Result<&'s Featur
         Ref::Id(i) => s.features.get(&uid(*i)),
         Ref::Name(n) => s.feature_by_name.get(n).and_then(|id| s.features.get(id)),
     };
-    f.filter(|f| s.can_read(user, f.space_id)).ok_or_else(|| err!(DoesNotExist, "no feature {r}"))
+    f.filter(|f| s.can_read(user, f.space_id))
+        .ok_or_else(|| err!(DoesNotExist, "no feature {r}"))
 }
 
 /// An artifact the actor may read.
@@ -101,7 +104,9 @@ pub(crate) fn artifact(s: &State, user: u64, id: u64) -> Result<&Artifact> {
 
 /// A value the actor may read.
 pub(crate) fn value(s: &State, user: u64, id: u64) -> Result<&ValueRec> {
-    s.value(id).filter(|v| s.can_read(user, v.space)).ok_or_else(|| err!(DoesNotExist, "no value {id}"))
+    s.value(id)
+        .filter(|v| s.can_read(user, v.space))
+        .ok_or_else(|| err!(DoesNotExist, "no value {id}"))
 }
 
 /// A host the actor may see.
@@ -118,7 +123,11 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
     let mut run_ids = Vec::new();
     for h in s.hosts_of(v.id) {
         match h {
-            Host::Artifact(a) if s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)) => {
+            Host::Artifact(a)
+                if s.artifacts
+                    .get(&a)
+                    .is_some_and(|a| s.can_read(user, a.space_id)) =>
+            {
                 artifact_ids.push(a)
             }
             Host::Run(r) => run_ids.push(r),
@@ -153,17 +162,26 @@ pub(crate) fn context(s: &State, ctx: &Context, write: bool) -> Result<()> {
     }
     if ctx.branch != MAIN {
         match s.branches.get(&ctx.branch) {
-            None => return Err(err!(DoesNotExist, "no branch {} (current branch)", ctx.branch)),
-            Some(b) if b.id < 4 => {
+            None => {
+                return Err(err!(
+                    DoesNotExist,
+                    "no branch {} (current branch)",
+                    ctx.branch
+                ))
+            }
+            Some(b) if b.id < 4 => return Err(err!(
+                ValidationError,
+                "branch {} ({}) cannot be the current branch; use main (1) or an open user branch",
+                b.id,
+                b.name
+            )),
+            Some(b) if b.status == BranchStatus::Merged => {
                 return Err(err!(
                     ValidationError,
-                    "branch {} ({}) cannot be the current branch; use main (1) or an open user branch",
+                    "branch {} ({}) is merged and can no longer be current",
                     b.id,
                     b.name
                 ))
-            }
-            Some(b) if b.status == BranchStatus::Merged => {
-                return Err(err!(ValidationError, "branch {} ({}) is merged and can no longer be current", b.id, b.name))
             }
             Some(_) => {}
         }
@@ -173,7 +191,10 @@ pub(crate) fn context(s: &State, ctx: &Context, write: bool) -> Result<()> {
         if write {
             require_run_owner(s, ctx.user, r, "act under this run")?;
             if run.finished_at.is_some() {
-                return Err(err!(ValidationError, "run {r} is finished; no more writes under it"));
+                return Err(err!(
+                    ValidationError,
+                    "run {r} is finished; no more writes under it"
+                ));
             }
         }
     }

@@ -20,26 +20,35 @@ struct Prepared {
 }
 
 fn vref(id: u64) -> RecordRef {
-    RecordRef { kind: RecordType::Value, id }
+    RecordRef {
+        kind: RecordType::Value,
+        id,
+    }
 }
 
 impl Session {
     /// Validates `value` for the feature (or none), then returns the record with that dedup key
     /// — whatever its branch, unchanged — or creates it. The flag is `true` on a hit, which
     /// writes nothing.
-    pub fn get_or_create(&self, feature: Option<Ref>, value: impl Into<Value>) -> Result<(ValueRecord, bool)> {
+    pub fn get_or_create(
+        &self,
+        feature: Option<Ref>,
+        value: impl Into<Value>,
+    ) -> Result<(ValueRecord, bool)> {
         let value = value.into();
         let user = self.ctx.user;
         let limits = *self.store.limits();
         // Hit path: a read lock only; nothing is written.
-        let prepared = self.store.read(|s| -> Result<std::result::Result<ValueRecord, Prepared>> {
-            resolve::context(s, &self.ctx, false)?;
-            let p = prepare(s, user, feature.as_ref(), value, &limits)?;
-            match hit(s, user, &p)? {
-                Some(rec) => Ok(Ok(rec)),
-                None => Ok(Err(p)),
-            }
-        })?;
+        let prepared =
+            self.store
+                .read(|s| -> Result<std::result::Result<ValueRecord, Prepared>> {
+                    resolve::context(s, &self.ctx, false)?;
+                    let p = prepare(s, user, feature.as_ref(), value, &limits)?;
+                    match hit(s, user, &p)? {
+                        Some(rec) => Ok(Ok(rec)),
+                        None => Ok(Err(p)),
+                    }
+                })?;
         let p = match prepared {
             Ok(rec) => return Ok((rec, true)),
             Err(p) => p,
@@ -136,9 +145,22 @@ impl Session {
         match host {
             Host::Artifact(id) => {
                 let a = resolve::artifact(s, self.ctx.user, id)?;
-                check_edit(s, self.ctx.user, &format!("artifact {id}"), a.branch_id, a.space_id, edit).map(|_| ())
+                check_edit(
+                    s,
+                    self.ctx.user,
+                    &format!("artifact {id}"),
+                    a.branch_id,
+                    a.space_id,
+                    edit,
+                )
+                .map(|_| ())
             }
-            Host::Run(id) => require_run_owner(s, self.ctx.user, id, "link values to or unlink values from this run"),
+            Host::Run(id) => require_run_owner(
+                s,
+                self.ctx.user,
+                id,
+                "link values to or unlink values from this run",
+            ),
         }
     }
 
@@ -154,7 +176,12 @@ impl Session {
         self.change_values(host, values, true)
     }
 
-    fn change_values(&self, host: Host, values: &[(String, Value)], replace: bool) -> Result<Vec<ValueRecord>> {
+    fn change_values(
+        &self,
+        host: Host,
+        values: &[(String, Value)],
+        replace: bool,
+    ) -> Result<Vec<ValueRecord>> {
         let user = self.ctx.user;
         let limits = *self.store.limits();
         self.store.commit(
@@ -172,13 +199,21 @@ impl Session {
                         ValidationError,
                         "unknown feature{} {}; create {} first",
                         if unknown.len() == 1 { "" } else { "s" },
-                        unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                        unknown
+                            .iter()
+                            .map(|n| format!("'{n}'"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         if unknown.len() == 1 { "it" } else { "them" }
                     ));
                 }
                 let mut host_checked = (false, false);
                 let mut check = |s: &State, edit: Edit| -> Result<()> {
-                    let done = if edit == Edit::Link { &mut host_checked.0 } else { &mut host_checked.1 };
+                    let done = if edit == Edit::Link {
+                        &mut host_checked.0
+                    } else {
+                        &mut host_checked.1
+                    };
                     if !*done {
                         self.check_host(s, host, edit)?;
                         *done = true;
@@ -191,11 +226,15 @@ impl Session {
                     let f = resolve::feature(s, user, &Ref::Name(name.clone()))?;
                     let target = if matches!(raw, Value::Null) {
                         if !f.nullable {
-                            return Err(err!(ValidationError, "feature '{name}' is not nullable; a null value is refused"));
+                            return Err(err!(
+                                ValidationError,
+                                "feature '{name}' is not nullable; a null value is refused"
+                            ));
                         }
                         None
                     } else {
-                        let p = prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
+                        let p =
+                            prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
                         Some(self.value_for_link(s, d, &p)?)
                     };
                     if replace {
@@ -233,10 +272,27 @@ impl Session {
                     usable_feature(s, fid, "link values of")?;
                 }
                 match v.branch {
-                    ARCHIVE => Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id)),
+                    ARCHIVE => Err(err!(
+                        PermissionDenied,
+                        "value {} is archived; restore it before linking it",
+                        v.id
+                    )),
                     TRASH => {
-                        check_edit(s, self.ctx.user, &format!("value {}", v.id), v.branch, v.space, Edit::Restore)?;
-                        d.push(vref(v.id), EventData::BranchChange { from: TRASH, to: MAIN });
+                        check_edit(
+                            s,
+                            self.ctx.user,
+                            &format!("value {}", v.id),
+                            v.branch,
+                            v.space,
+                            Edit::Restore,
+                        )?;
+                        d.push(
+                            vref(v.id),
+                            EventData::BranchChange {
+                                from: TRASH,
+                                to: MAIN,
+                            },
+                        );
                         Ok(v.id)
                     }
                     _ => Ok(v.id),
@@ -256,8 +312,10 @@ impl Session {
                 resolve::host(s, self.ctx.user, host)?;
                 let f = resolve::feature(s, self.ctx.user, &feature)?;
                 self.check_host(s, host, Edit::Unlink)?;
-                let ids: Vec<u64> =
-                    s.values_of(host).filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id))).collect();
+                let ids: Vec<u64> = s
+                    .values_of(host)
+                    .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id)))
+                    .collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
                 }
@@ -294,19 +352,33 @@ impl Session {
 }
 
 fn view_of(s: &State, user: u64, id: u64) -> Result<ValueRecord> {
-    let v = s.value(id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
+    let v = s
+        .value(id)
+        .ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
     Ok(resolve::view(s, user, v))
 }
 
 fn hidden_hit() -> Error {
-    err!(PermissionDenied, "this value already exists in a space you cannot read")
+    err!(
+        PermissionDenied,
+        "this value already exists in a space you cannot read"
+    )
 }
 
 /// feature → validation → hash (SPEC §3's order of checks).
-fn prepare(s: &State, user: u64, feature: Option<&Ref>, value: Value, limits: &crate::value::Limits) -> Result<Prepared> {
+fn prepare(
+    s: &State,
+    user: u64,
+    feature: Option<&Ref>,
+    value: Value,
+    limits: &crate::value::Limits,
+) -> Result<Prepared> {
     let f: Option<&Feature> = feature.map(|r| resolve::feature(s, user, r)).transpose()?;
     if matches!(value, Value::Null) {
-        return Err(err!(ValidationError, "a null value is never stored; get_or_create needs a value"));
+        return Err(err!(
+            ValidationError,
+            "a null value is never stored; get_or_create needs a value"
+        ));
     }
     let value = match f {
         Some(f) => f.dtype.validate(&f.name, f.coerce, value)?,
@@ -314,7 +386,12 @@ fn prepare(s: &State, user: u64, feature: Option<&Ref>, value: Value, limits: &c
     };
     validate_plain(&value, limits)?;
     let (bytes, hash) = codec::value_bytes_and_hash(&value);
-    Ok(Prepared { feature: f.map(|f| f.id), value, bytes, hash })
+    Ok(Prepared {
+        feature: f.map(|f| f.id),
+        value,
+        bytes,
+        hash,
+    })
 }
 
 /// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
@@ -336,7 +413,11 @@ fn usable_feature(s: &State, fid: u64, what: &str) -> Result<()> {
             PermissionDenied,
             "cannot {what} feature '{}': it is {}; restore it first",
             f.name,
-            if f.branch_id == TRASH { "in the trash" } else { "archived" }
+            if f.branch_id == TRASH {
+                "in the trash"
+            } else {
+                "archived"
+            }
         )),
         Some(_) => Ok(()),
         None => Err(err!(DoesNotExist, "no feature {fid}")),
@@ -349,7 +430,11 @@ fn linkable(s: &State, id: u64, branch: i64, feature: Option<u64>) -> Result<()>
         return Err(err!(
             PermissionDenied,
             "value {id} is {}; restore it first",
-            if branch == TRASH { "in the trash" } else { "archived" }
+            if branch == TRASH {
+                "in the trash"
+            } else {
+                "archived"
+            }
         ));
     }
     if let Some(fid) = feature {

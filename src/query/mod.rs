@@ -6,8 +6,8 @@ mod eval;
 mod hosts;
 mod parse;
 
-pub use parse::{BranchSel, Op, OrderBy};
 pub(crate) use parse::Cond;
+pub use parse::{BranchSel, Op, OrderBy};
 
 use crate::error::Error;
 use crate::value::Value;

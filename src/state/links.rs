@@ -44,6 +44,9 @@ impl Links {
     }
 
     pub fn values_of(&self, host: Host) -> impl Iterator<Item = u64> + '_ {
-        self.by_host.range(host_min(host)..).take_while(move |((h, _), _)| *h == host).map(|((_, v), _)| *v)
+        self.by_host
+            .range(host_min(host)..)
+            .take_while(move |((h, _), _)| *h == host)
+            .map(|((_, v), _)| *v)
     }
 }

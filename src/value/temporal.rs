@@ -22,7 +22,9 @@ fn digits(s: &str) -> bool {
 /// Parses `YYYY-MM-DD`; `None` if the shape is wrong or the day does not exist.
 pub(crate) fn parse_date(s: &str) -> Option<i32> {
     let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else { return None };
+    let [y, m, d] = parts.as_slice() else {
+        return None;
+    };
     if y.len() != 4 || m.len() != 2 || d.len() != 2 || !digits(y) || !digits(m) || !digits(d) {
         return None;
     }
@@ -53,7 +55,9 @@ pub(crate) fn parse_datetime(s: &str) -> Result<i64, DateTimeError> {
         None => (rest, None),
     };
     let parts: Vec<&str> = hms.split(':').collect();
-    let [h, mi, se] = parts.as_slice() else { return Err(DateTimeError::Shape) };
+    let [h, mi, se] = parts.as_slice() else {
+        return Err(DateTimeError::Shape);
+    };
     if [h, mi, se].iter().any(|p| p.len() != 2 || !digits(p)) {
         return Err(DateTimeError::Shape);
     }
