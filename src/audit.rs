@@ -46,9 +46,7 @@ impl Session {
                 },
                 RecordType::User => s.users.contains_key(&r.id),
                 RecordType::Space => s.spaces.contains_key(&r.id),
-                RecordType::Branch => {
-                    i64::try_from(r.id).is_ok_and(|b| s.branches.contains_key(&b))
-                }
+                RecordType::Branch => i64::try_from(r.id).is_ok_and(|b| s.branches.contains_key(&b)),
                 RecordType::Run => s.runs.contains_key(&r.id),
             })
         })?;
@@ -67,13 +65,9 @@ impl Session {
 
     /// Events `from..=to`. The log is the instance owner's: user 1 only.
     pub fn log(&self, from: u64, to: u64) -> Result<Vec<Event>> {
-        self.store
-            .read(|s| crate::command::check_context(s, &self.ctx))?;
+        self.store.read(|s| crate::command::check_context(s, &self.ctx))?;
         if self.ctx.user != 1 {
-            return Err(err!(
-                PermissionDenied,
-                "the log is the instance owner's: only user 1 may read it"
-            ));
+            return Err(err!(PermissionDenied, "the log is the instance owner's: only user 1 may read it"));
         }
         self.store.events(from.max(1), to)
     }

@@ -62,10 +62,7 @@ impl Error {
             | Error::FieldError(m)
             | Error::InvalidInput(m)
             | Error::Io(m) => m.clone(),
-            Error::Corruption {
-                at: Some(seq),
-                reason,
-            } => {
+            Error::Corruption { at: Some(seq), reason } => {
                 format!("corruption at sequence number {seq}: {reason}")
             }
             Error::Corruption { at: None, reason } => format!("corruption: {reason}"),
@@ -73,10 +70,7 @@ impl Error {
     }
 
     pub(crate) fn corrupt(at: Option<u64>, reason: impl Into<String>) -> Error {
-        Error::Corruption {
-            at,
-            reason: reason.into(),
-        }
+        Error::Corruption { at, reason: reason.into() }
     }
 }
 
@@ -91,9 +85,7 @@ impl std::error::Error for Error {}
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
         match e {
-            sled::Error::Corruption { at, .. } => {
-                Error::corrupt(None, format!("sled reports corruption at {at:?}"))
-            }
+            sled::Error::Corruption { at, .. } => Error::corrupt(None, format!("sled reports corruption at {at:?}")),
             other => Error::Io(format!("storage error: {other}")),
         }
     }

@@ -35,7 +35,9 @@ mod permissions;
 pub mod protocol;
 mod query;
 mod state;
+mod snapshot;
 mod store;
+mod writer;
 mod value;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::{Batch, Event};
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 const LOG_TREE: &[u8] = b"log";
 const META_TREE: &[u8] = b"meta";
@@ -30,34 +31,36 @@ pub enum Durability {
     Buffered,
 }
 
+/// A handle to the log; clones share the same sled database.
+#[derive(Clone)]
 pub(crate) struct Log {
     db: sled::Db,
     tree: sled::Tree,
-    data_file: Option<File>,
-    durability: Durability,
+    data_file: Option<Arc<File>>,
 }
 
 impl Log {
     /// Opens (or creates) the log in `dir`.
     pub fn open(dir: &Path, durability: Durability) -> Result<Log> {
-        let config = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(match durability {
-                Durability::Durable => None,
-                Durability::Buffered => Some(500),
-            });
+        let config = sled::Config::new().path(dir).flush_every_ms(match durability {
+            Durability::Durable => None,
+            Durability::Buffered => Some(500),
+        });
         let db = config.open().map_err(|e| open_error(dir, e))?;
-        let data_file = File::open(dir.join("db")).ok();
-        Self::init(db, data_file, durability)
+        // sled 0.34 keeps its whole log in this one file; fdatasync of it after sled's own
+        // flush is what makes a flush survive a power loss.
+        let data_file = File::open(dir.join("db"))
+            .map_err(|e| Error::Io(format!("cannot open {}: {e}", dir.join("db").display())))?;
+        Self::init(db, Some(Arc::new(data_file)))
     }
 
     /// A log that lives in memory and a temporary directory removed on drop.
     pub fn temporary() -> Result<Log> {
         let db = sled::Config::new().temporary(true).open()?;
-        Self::init(db, None, Durability::Buffered)
+        Self::init(db, None)
     }
 
-    fn init(db: sled::Db, data_file: Option<File>, durability: Durability) -> Result<Log> {
+    fn init(db: sled::Db, data_file: Option<Arc<File>>) -> Result<Log> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(FORMAT_KEY)? {
             None => {
@@ -76,26 +79,15 @@ impl Log {
             }
         }
         let tree = db.open_tree(LOG_TREE)?;
-        Ok(Log {
-            db,
-            tree,
-            data_file,
-            durability,
-        })
+        Ok(Log { db, tree, data_file })
     }
 
-    /// Appends one atomic commit. Returns once it is as durable as the mode promises.
-    pub fn append(&self, events: &[Event]) -> Result<()> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
-        let bytes = codec::encode_batch(&Batch {
-            events: events.to_vec(),
-        });
-        self.tree.insert(codec::seq_key(first.seq), bytes)?;
-        if self.durability == Durability::Durable {
-            self.sync()?;
-        }
+    /// Appends events as one atomic sled record (one or more whole commits). Not yet durable:
+    /// call [`Log::sync`].
+    pub fn append(&self, events: Vec<Event>) -> Result<()> {
+        let Some(first) = events.first().map(|e| e.seq) else { return Ok(()) };
+        let bytes = codec::encode_batch(&Batch { events });
+        self.tree.insert(codec::seq_key(first), bytes)?;
         Ok(())
     }
 
@@ -126,10 +118,7 @@ impl Log {
                     let key = codec::key_seq(&k)?;
                     let b = codec::decode_batch(&v).map_err(|e| at(e, key))?;
                     if b.events.first().map(|e| e.seq) != Some(key) {
-                        return Err(Error::corrupt(
-                            Some(key),
-                            "commit batch does not start at its key",
-                        ));
+                        return Err(Error::corrupt(Some(key), "commit batch does not start at its key"));
                     }
                     Ok(b.events)
                 });
@@ -143,15 +132,26 @@ impl Log {
                 let e = r?;
                 if let Some(x) = expected {
                     if e.seq != x {
-                        return Err(Error::corrupt(
-                            Some(x),
-                            format!("log gap: expected event {x}, found {}", e.seq),
-                        ));
+                        return Err(Error::corrupt(Some(x), format!("log gap: expected event {x}, found {}", e.seq)));
                     }
                 }
                 expected = Some(e.seq + 1);
                 Ok(e)
             })
+    }
+
+    /// Deletes every record from `seq` on (test and repair tooling: drops a log tail).
+    pub fn truncate_from(&self, seq: u64) -> Result<()> {
+        let keys: Vec<_> = self.tree.range(codec::seq_key(seq)..).keys().collect::<Result<_, _>>()?;
+        for k in keys {
+            self.tree.remove(k)?;
+        }
+        Ok(())
+    }
+
+    /// The raw trees, for `dump` and damage tests: (tree name, key, value) in order.
+    pub fn raw(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Bytes sled reports on disk.
@@ -162,32 +162,20 @@ impl Log {
 
 fn at(e: Error, seq: u64) -> Error {
     match e {
-        Error::Corruption { at: None, reason } => Error::Corruption {
-            at: Some(seq),
-            reason,
-        },
+        Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
         other => other,
     }
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> Error {
     match e {
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
-        {
-            Error::Io(format!(
-                "store {} is held by another process ({io})",
-                dir.display()
-            ))
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+            Error::Io(format!("store {} is held by another process ({io})", dir.display()))
         }
         sled::Error::Io(io) => Error::Io(format!("cannot open store {}: {io}", dir.display())),
-        sled::Error::Corruption { at, .. } => Error::corrupt(
-            None,
-            format!(
-                "store {} is damaged (sled reports corruption at {at:?})",
-                dir.display()
-            ),
-        ),
+        sled::Error::Corruption { at, .. } => {
+            Error::corrupt(None, format!("store {} is damaged (sled reports corruption at {at:?})", dir.display()))
+        }
         other => Error::Io(format!("cannot open store {}: {other}", dir.display())),
     }
 }

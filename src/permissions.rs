@@ -70,9 +70,13 @@ fn need(branch: i64, edit: Edit) -> Need {
             SetState | Move | Link => Need::Refused("it is in the trash; restore it first"),
         },
         _ => match edit {
-            Trash => Need::Invalid("records on a draft branch are not trashed; delete them permanently or merge the branch"),
+            Trash => {
+                Need::Invalid("records on a draft branch are not trashed; delete them permanently or merge the branch")
+            }
             Restore => Need::Invalid("records on a draft branch are restored by merging the branch"),
-            SetState => Need::Invalid("records on a draft branch cannot be locked, templated or archived; merge the branch first"),
+            SetState => Need::Invalid(
+                "records on a draft branch cannot be locked, templated or archived; merge the branch first",
+            ),
             _ => Need::Write,
         },
     }
@@ -80,14 +84,7 @@ fn need(branch: i64, edit: Edit) -> Need {
 
 /// Checks an edit of a record on `branch` in `space` by `user`. `Ok(false)` means allowed but
 /// nothing to do (trash of a trashed record).
-pub(crate) fn check_edit(
-    s: &State,
-    user: u64,
-    what: &str,
-    branch: i64,
-    space: u64,
-    edit: Edit,
-) -> Result<bool> {
+pub(crate) fn check_edit(s: &State, user: u64, what: &str, branch: i64, space: u64, edit: Edit) -> Result<bool> {
     let role = s.role(user, space);
     let denied = |needed: &str| -> Error {
         err!(
@@ -104,23 +101,13 @@ pub(crate) fn check_edit(
         Need::Write => Err(denied("write")),
         Need::Admin if role == Some(Role::Admin) => Ok(true),
         Need::Admin => Err(denied("admin")),
-        Need::Refused(why) => Err(err!(
-            PermissionDenied,
-            "cannot {} {what}: {why}",
-            edit.verb()
-        )),
-        Need::Invalid(why) => Err(err!(
-            ValidationError,
-            "cannot {} {what}: {why}",
-            edit.verb()
-        )),
+        Need::Refused(why) => Err(err!(PermissionDenied, "cannot {} {what}: {why}", edit.verb())),
+        Need::Invalid(why) => Err(err!(ValidationError, "cannot {} {what}: {why}", edit.verb())),
     }
 }
 
 pub(crate) fn branch_name(s: &State, branch: i64) -> String {
-    s.branches
-        .get(&branch)
-        .map_or_else(|| "unknown".to_string(), |b| b.name.clone())
+    s.branches.get(&branch).map_or_else(|| "unknown".to_string(), |b| b.name.clone())
 }
 
 /// Creating a record needs write in the space it lands in.
@@ -128,10 +115,7 @@ pub(crate) fn require_write(s: &State, user: u64, space: u64, what: &str) -> Res
     if s.role(user, space) >= Some(Role::Write) {
         Ok(())
     } else {
-        Err(err!(
-            PermissionDenied,
-            "cannot {what}: it needs the write role in space {space}"
-        ))
+        Err(err!(PermissionDenied, "cannot {what}: it needs the write role in space {space}"))
     }
 }
 
@@ -140,10 +124,7 @@ pub(crate) fn require_admin(s: &State, user: u64, space: u64, what: &str) -> Res
     if s.role(user, space) == Some(Role::Admin) {
         Ok(())
     } else {
-        Err(err!(
-            PermissionDenied,
-            "cannot {what}: only admins of space {space} may do that"
-        ))
+        Err(err!(PermissionDenied, "cannot {what}: only admins of space {space} may do that"))
     }
 }
 

@@ -1,28 +1,37 @@
 //! The store handle and the one write path.
 //!
-//! Every mutation takes the same shape: under the writer lock, a command is checked against the
+//! Every mutation takes the same shape: under the commit lock, a command is checked against the
 //! current state and turned into events (a [`Draft`]); the events are sealed (sequence numbers,
-//! time, hash chain), appended to the log as one atomic batch, and only then folded into the
-//! state. Readers hold the state's read lock only while they look, never while the disk works.
+//! time, hash chain), folded into the state, and handed to the writer thread (`writer`), which
+//! appends and flushes them for every waiting caller at once. A call returns after its events
+//! are durable (or, in buffered mode, handed over). Readers hold the state's read lock only while
+//! they look, never while the disk works.
 
 use crate::clock::{next_stamp, Clock, SystemClock};
 use crate::codec;
 use crate::error::{err, Error, Result};
 use crate::event::{Event, EventData, RecordRef};
 use crate::log::{Durability, Log};
+use crate::snapshot;
 use crate::state::State;
 use crate::value::Limits;
+use crate::writer::{Subscribers, Writer};
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// How a store is opened.
 #[derive(Clone)]
 pub struct Options {
+    /// Durable (default): a call returns once its events are on stable storage.
     pub durability: Durability,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
+    /// Write a snapshot every this many events (and on clean close); 0 disables the periodic
+    /// ones.
+    pub snapshot_every: u64,
 }
 
 impl Default for Options {
@@ -31,6 +40,7 @@ impl Default for Options {
             durability: Durability::Durable,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
+            snapshot_every: 100_000,
         }
     }
 }
@@ -40,11 +50,13 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("durability", &self.durability)
             .field("limits", &self.limits)
+            .field("snapshot_every", &self.snapshot_every)
             .finish()
     }
 }
 
-/// A handle to an open store. Cheap to clone, `Send + Sync`; all clones share one store.
+/// A handle to an open store. Cheap to clone, `Send + Sync`; all clones share one store, which
+/// closes (final snapshot, final flush) when the last clone is dropped.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
@@ -54,11 +66,21 @@ pub(crate) struct Inner {
     pub log: Log,
     pub state: RwLock<State>,
     /// Serialises commands: one validates and commits at a time.
-    pub writer: Mutex<()>,
+    pub commit_lock: Mutex<()>,
+    /// `None` for a read-only as-of view.
+    pub writer: Option<Writer>,
+    pub durability: Durability,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    /// Set when an append failed: the log's tail is unknown, so no more writes.
-    pub poisoned: AtomicBool,
+    /// The store directory; `None` for a temporary store (no snapshots).
+    pub dir: Option<PathBuf>,
+    /// `Some(seq)`: a read-only view of the state after event `seq`.
+    pub frozen: Option<u64>,
+    pub subs: Subscribers,
+    pub snapshot_every: u64,
+    pub last_snapshot: AtomicU64,
+    pub snapshot_jobs: Mutex<Vec<JoinHandle<()>>>,
+    pub warnings: Vec<String>,
 }
 
 /// The events one command makes, before they are sealed.
@@ -93,12 +115,7 @@ pub struct Context {
 
 impl Default for Context {
     fn default() -> Self {
-        Context {
-            user: 1,
-            run: None,
-            branch: 1,
-            space: 1,
-        }
+        Context { user: 1, run: None, branch: 1, space: 1 }
     }
 }
 
@@ -108,41 +125,76 @@ impl Store {
         Self::open_with(dir, Options::default())
     }
 
-    /// Opens with explicit options.
+    /// Opens with explicit options: loads the newest valid snapshot and folds the events after
+    /// it (or replays the whole log when no snapshot checks out).
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
-        let log = Log::open(dir.as_ref(), options.durability)?;
-        Self::from_log(log, options)
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create store {}: {e}", dir.display())))?;
+        let log = Log::open(&dir.join("log"), options.durability)?;
+        let mut warnings = Vec::new();
+        let start = snapshot::newest_valid(dir, &log, u64::MAX, &mut warnings);
+        let from_snapshot = start.as_ref().map_or(0, |s| s.seq);
+        let state = match start {
+            Some(s) => match replay(&log, s, u64::MAX) {
+                Ok(s) => s,
+                Err(e) => {
+                    warnings.push(format!("replay after snapshot {from_snapshot} failed ({}); replaying the whole log", e.message()));
+                    replay(&log, State::new(), u64::MAX)?
+                }
+            },
+            None => replay(&log, State::new(), u64::MAX)?,
+        };
+        Self::build(log, state, options, Some(dir.to_path_buf()), warnings, from_snapshot)
     }
 
-    /// A store in memory (backed by a temporary directory removed on drop): for tests and fuzzing.
+    /// A store in memory (backed by a temporary directory removed on drop): for tests and
+    /// fuzzing. It takes no snapshots.
     pub fn temporary() -> Result<Store> {
         Self::temporary_with(Options::default())
     }
 
-    /// A temporary store with explicit options (the durability option is ignored).
+    /// A temporary store with explicit options.
     pub fn temporary_with(options: Options) -> Result<Store> {
-        Self::from_log(Log::temporary()?, options)
+        let log = Log::temporary()?;
+        Self::build(log, State::new(), options, None, Vec::new(), 0)
     }
 
-    fn from_log(log: Log, options: Options) -> Result<Store> {
+    fn build(
+        log: Log,
+        state: State,
+        options: Options,
+        dir: Option<PathBuf>,
+        warnings: Vec<String>,
+        last_snapshot: u64,
+    ) -> Result<Store> {
         if options.limits.max_depth > codec::MAX_NESTING {
-            return Err(err!(
-                ValidationError,
-                "max_depth may be at most {}",
-                codec::MAX_NESTING
-            ));
+            return Err(err!(ValidationError, "max_depth may be at most {}", codec::MAX_NESTING));
         }
-        let state = replay(&log, State::new(), 0)?;
+        let subs: Subscribers = Arc::default();
+        let writer = Writer::start(log.clone(), options.durability, state.seq, Arc::clone(&subs))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 log,
                 state: RwLock::new(state),
-                writer: Mutex::new(()),
+                commit_lock: Mutex::new(()),
+                writer: Some(writer),
+                durability: options.durability,
                 limits: options.limits,
                 clock: options.clock,
-                poisoned: AtomicBool::new(false),
+                dir,
+                frozen: None,
+                subs,
+                snapshot_every: options.snapshot_every,
+                last_snapshot: AtomicU64::new(last_snapshot),
+                snapshot_jobs: Mutex::new(Vec::new()),
+                warnings,
             }),
         })
+    }
+
+    /// Warnings from opening (snapshots skipped and why).
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// Acts as user 1 (`anonymous`) on main in space 1.
@@ -154,13 +206,7 @@ impl Store {
     pub fn as_user(&self, handle: &str) -> Result<crate::Session> {
         let id = self.read(|s| s.user_by_handle.get(&handle.to_lowercase()).copied());
         let id = id.ok_or_else(|| err!(DoesNotExist, "no user with handle '{handle}'"))?;
-        Ok(crate::Session::new(
-            self.clone(),
-            Context {
-                user: id,
-                ..Context::default()
-            },
-        ))
+        Ok(crate::Session::new(self.clone(), Context { user: id, ..Context::default() }))
     }
 
     /// Acts in an explicit context.
@@ -177,6 +223,15 @@ impl Store {
         f(&self.inner.state.read())
     }
 
+    /// Waits until everything this reader may have seen is durable, so that an answer built
+    /// on a commit still in flight is never given out before that commit is safe.
+    pub(crate) fn wait_durable(&self, seq: u64) -> Result<()> {
+        match (&self.inner.writer, self.inner.durability) {
+            (Some(w), Durability::Durable) if w.progress.durable() < seq => w.progress.wait(seq),
+            _ => Ok(()),
+        }
+    }
+
     /// The one write path. `build` checks the command and drafts its events; `finish` computes
     /// the answer from the state after they are folded. Nothing is written if `build` fails.
     pub(crate) fn commit<P, T>(
@@ -185,38 +240,42 @@ impl Store {
         build: impl FnOnce(&State, &mut Draft) -> Result<P>,
         finish: impl FnOnce(&State, P) -> Result<T>,
     ) -> Result<T> {
-        let _writer = self.inner.writer.lock();
-        if self.inner.poisoned.load(Ordering::Acquire) {
-            return Err(Error::Io("the store is poisoned: an earlier write failed, so no further writes are accepted; reopen it".into()));
-        }
+        let Some(writer) = &self.inner.writer else {
+            return Err(err!(ValidationError, "this is a read-only view as of event {}", self.inner.frozen.unwrap_or(0)));
+        };
+        let guard = self.inner.commit_lock.lock();
+        writer.progress.check()?;
         let mut draft = Draft::default();
         let (plan, events) = {
             let s = self.inner.state.read();
             let plan = build(&s, &mut draft)?;
             (plan, self.seal(&s, ctx, draft))
         };
-        if !events.is_empty() {
-            if let Err(e) = self.inner.log.append(&events) {
-                self.inner.poisoned.store(true, Ordering::Release);
-                return Err(Error::Io(format!(
-                    "write failed, the store is now poisoned: {}",
-                    e.message()
-                )));
-            }
-        }
+        let last = events.last().map(|e| e.seq);
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
         for e in &events {
             if let Err(why) = s.fold(e) {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
-                self.inner.poisoned.store(true, Ordering::Release);
-                return Err(Error::corrupt(
-                    Some(e.seq),
-                    format!("internal error folding a new event: {why}"),
-                ));
+                writer.progress.poison(format!("event {} could not be folded: {why}", e.seq));
+                return Err(Error::corrupt(Some(e.seq), format!("internal error folding a new event: {why}")));
             }
         }
         let s = RwLockWriteGuard::downgrade(s);
-        finish(&s, plan)
+        if !events.is_empty() {
+            writer.submit(events)?;
+        }
+        let out = finish(&s, plan);
+        let snap = self.snapshot_due(&s);
+        // Even a command that wrote nothing may answer with records of a commit still in
+        // flight: wait for everything it could have seen.
+        let seen = s.seq;
+        drop(s);
+        drop(guard);
+        self.wait_durable(seen.max(last.unwrap_or(0)))?;
+        if let Some((seq, bytes)) = snap {
+            self.spawn_snapshot(seq, bytes);
+        }
+        out
     }
 
     fn seal(&self, s: &State, ctx: &Context, draft: Draft) -> Vec<Event> {
@@ -230,16 +289,7 @@ impl Store {
             .map(|(record, data)| {
                 seq += 1;
                 last = next_stamp(now, last);
-                let mut e = Event {
-                    seq,
-                    at: last,
-                    actor: ctx.user,
-                    run: ctx.run,
-                    record,
-                    data,
-                    prev,
-                    hash: [0; 32],
-                };
+                let mut e = Event { seq, at: last, actor: ctx.user, run: ctx.run, record, data, prev, hash: [0; 32] };
                 e.hash = codec::event_hash(&e);
                 prev = e.hash;
                 e
@@ -247,13 +297,65 @@ impl Store {
             .collect()
     }
 
+    /// A periodic snapshot is due: encode it now (the state cannot change under the commit
+    /// lock); writing it happens off the write path.
+    fn snapshot_due(&self, s: &State) -> Option<(u64, Vec<u8>)> {
+        let every = self.inner.snapshot_every;
+        self.inner.dir.as_ref()?;
+        let last = self.inner.last_snapshot.load(Ordering::Acquire);
+        if every == 0 || s.seq < last.saturating_add(every) {
+            return None;
+        }
+        self.inner.last_snapshot.store(s.seq, Ordering::Release);
+        Some((s.seq, snapshot::encode(s)))
+    }
+
+    fn spawn_snapshot(&self, seq: u64, bytes: Vec<u8>) {
+        let Some(dir) = self.inner.dir.clone() else { return };
+        let store = Arc::downgrade(&self.inner);
+        let progress = self.inner.writer.as_ref().map(|w| Arc::clone(&w.progress));
+        let job = std::thread::spawn(move || {
+            // Only a snapshot of durable events may be written.
+            if progress.is_some_and(|p| p.wait(seq).is_err()) {
+                return;
+            }
+            let _ = snapshot::write(&dir, seq, &bytes);
+            drop(store);
+        });
+        self.inner.snapshot_jobs.lock().push(job);
+    }
+
+    /// Writes a snapshot of the current state now and returns its sequence number.
+    pub fn snapshot(&self) -> Result<u64> {
+        let dir = self.inner.dir.clone().ok_or_else(|| err!(ValidationError, "a temporary store takes no snapshots"))?;
+        if self.inner.frozen.is_some() {
+            return Err(err!(ValidationError, "a read-only view takes no snapshots"));
+        }
+        let (seq, bytes) = {
+            let _g = self.inner.commit_lock.lock();
+            let s = self.inner.state.read();
+            (s.seq, snapshot::encode(&s))
+        };
+        self.wait_durable(seq)?;
+        snapshot::write(&dir, seq, &bytes)?;
+        self.inner.last_snapshot.fetch_max(seq, Ordering::AcqRel);
+        Ok(seq)
+    }
+
     /// The sequence number and hash of the last event.
     pub fn head(&self) -> (u64, [u8; 32]) {
         self.read(|s| (s.seq, s.head))
     }
 
-    /// Events `from..=to` (inclusive), straight from the log.
+    /// The state hash: blake3 of the canonical snapshot image of the current state.
+    pub fn state_hash(&self) -> [u8; 32] {
+        self.read(codec::state_hash)
+    }
+
+    /// Events `from..=to` (inclusive), straight from the log; a view stops at its own seq.
     pub(crate) fn events(&self, from: u64, to: u64) -> Result<Vec<Event>> {
+        let to = to.min(self.inner.frozen.unwrap_or(u64::MAX));
+        self.flush_pending()?;
         let mut out = Vec::new();
         for e in self.inner.log.read_from(from) {
             let e = e?;
@@ -265,8 +367,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Makes every appended event durable (a no-op cost in durable mode).
+    /// Waits until the writer thread has put every folded event into sled.
+    fn flush_pending(&self) -> Result<()> {
+        if let Some(w) = &self.inner.writer {
+            let seq = self.read(|s| s.seq);
+            w.progress.wait(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every event so far durable (needed only in buffered mode).
     pub fn flush(&self) -> Result<()> {
+        self.flush_pending()?;
         self.inner.log.sync()
     }
 
@@ -274,33 +386,118 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.inner.log.size_on_disk()
     }
+
+    pub(crate) fn log(&self) -> &Log {
+        &self.inner.log
+    }
+
+    pub(crate) fn dir(&self) -> Option<&Path> {
+        self.inner.dir.as_deref()
+    }
+
+    /// A read-only view of the store as it was after event `seq`, with the same query API:
+    /// the nearest snapshot at or before `seq` plus a fold of the events up to it.
+    pub fn as_of(&self, seq: u64) -> Result<Store> {
+        let head = self.read(|s| s.seq);
+        if seq > head {
+            return Err(err!(ValidationError, "event {seq} does not exist yet; the log ends at {head}"));
+        }
+        self.flush_pending()?;
+        let mut warnings = Vec::new();
+        let start = match self.dir() {
+            Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, &mut warnings),
+            None => None,
+        };
+        let state = replay(&self.inner.log, start.unwrap_or_default(), seq)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                log: self.inner.log.clone(),
+                state: RwLock::new(state),
+                commit_lock: Mutex::new(()),
+                writer: None,
+                durability: self.inner.durability,
+                limits: self.inner.limits,
+                clock: Arc::clone(&self.inner.clock),
+                dir: None,
+                frozen: Some(seq),
+                subs: Arc::default(),
+                snapshot_every: 0,
+                last_snapshot: AtomicU64::new(0),
+                snapshot_jobs: Mutex::new(Vec::new()),
+                warnings,
+            }),
+        })
+    }
+
+    /// The sequence number of the last event at or before `micros` (0 if none).
+    pub fn seq_at_time(&self, micros: i64) -> Result<u64> {
+        self.flush_pending()?;
+        let mut found = 0;
+        for e in self.inner.log.read_from(1) {
+            let e = e?;
+            if e.at > micros {
+                break;
+            }
+            found = e.seq;
+        }
+        Ok(found)
+    }
+
+    /// Every committed event from `from` on, in order with no gaps: the backlog first, then
+    /// live as commits are written.
+    pub fn subscribe(&self, from: u64) -> Result<crossbeam_channel::Receiver<Event>> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut subs = self.inner.subs.lock();
+        for e in self.inner.log.read_from(from.max(1)) {
+            let _ = tx.send(e?);
+        }
+        subs.push(tx);
+        Ok(rx)
+    }
 }
 
-/// Folds every event after `state.seq` into `state`, checking order and the hash chain.
-pub(crate) fn replay(log: &Log, mut state: State, _from: u64) -> Result<State> {
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            w.stop();
+        }
+        for job in self.snapshot_jobs.get_mut().drain(..) {
+            let _ = job.join();
+        }
+        // A clean close leaves a snapshot of the final state, so the next open is fast.
+        let poisoned = self.writer.as_ref().is_some_and(|w| w.progress.check().is_err());
+        if let (Some(dir), false) = (&self.dir, poisoned) {
+            let s = self.state.get_mut();
+            if s.seq > *self.last_snapshot.get_mut() {
+                let _ = snapshot::write(dir, s.seq, &snapshot::encode(s));
+            }
+        }
+    }
+}
+
+/// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
+pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
     for e in log.read_from(state.seq + 1) {
         let e = e?;
-        if e.seq != state.seq + 1 {
-            return Err(Error::corrupt(
-                Some(state.seq + 1),
-                format!("expected event {}, found {}", state.seq + 1, e.seq),
-            ));
+        if e.seq > to {
+            break;
         }
-        if e.prev != state.head {
-            return Err(Error::corrupt(
-                Some(e.seq),
-                "hash chain broken: prev does not match the previous event's hash",
-            ));
-        }
-        if codec::event_hash(&e) != e.hash {
-            return Err(Error::corrupt(
-                Some(e.seq),
-                "event hash does not match its contents (tampered or damaged)",
-            ));
-        }
-        state
-            .fold(&e)
-            .map_err(|why| Error::corrupt(Some(e.seq), why))?;
+        check_next(&state, &e)?;
+        state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
     }
     Ok(state)
+}
+
+/// Is `e` the valid next event after `state`: the next seq, chained, and hashing to itself?
+pub(crate) fn check_next(state: &State, e: &Event) -> Result<()> {
+    if e.seq != state.seq + 1 {
+        return Err(Error::corrupt(Some(state.seq + 1), format!("expected event {}, found {}", state.seq + 1, e.seq)));
+    }
+    if e.prev != state.head {
+        return Err(Error::corrupt(Some(e.seq), "hash chain broken: prev does not match the previous event's hash"));
+    }
+    if codec::event_hash(&e) != e.hash {
+        return Err(Error::corrupt(Some(e.seq), "event hash does not match its contents (tampered or damaged)"));
+    }
+    Ok(())
 }

@@ -16,9 +16,8 @@ pub fn run(db: &Path, clock: Option<&str>, buffered: bool) -> ExitCode {
         match FixedClock::parse(c) {
             Some(fixed) => options.clock = Arc::new(fixed),
             None => {
-                let e = Error::InvalidInput(format!(
-                    "--clock '{c}' is not an RFC 3339 time such as 2026-11-26T21:00:00Z"
-                ));
+                let e =
+                    Error::InvalidInput(format!("--clock '{c}' is not an RFC 3339 time such as 2026-11-26T21:00:00Z"));
                 println!("{}", error_json(&e));
                 return ExitCode::from(2);
             }
@@ -40,10 +39,7 @@ pub fn run(db: &Path, clock: Option<&str>, buffered: bool) -> ExitCode {
             Ok(l) => exec.handle(&l),
             Err(e) => error_json(&Error::InvalidInput(format!("unreadable line: {e}"))).to_string(),
         };
-        if writeln!(out, "{response}")
-            .and_then(|()| out.flush())
-            .is_err()
-        {
+        if writeln!(out, "{response}").and_then(|()| out.flush()).is_err() {
             return ExitCode::from(1);
         }
     }

@@ -7,11 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "fvstore",
-    version,
-    about = "An embedded, event-sourced store for feature values"
-)]
+#[command(name = "fvstore", version, about = "An embedded, event-sourced store for feature values")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,10 +32,6 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Exec {
-            db,
-            clock,
-            buffered,
-        } => exec::run(&db, clock.as_deref(), buffered),
+        Command::Exec { db, clock, buffered } => exec::run(&db, clock.as_deref(), buffered),
     }
 }

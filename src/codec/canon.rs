@@ -100,12 +100,7 @@ pub fn canonical_len(v: &Value) -> usize {
         Value::Date(_) => 5,
         Value::Str(s) => 5 + s.len(),
         Value::List(items) => 5 + items.iter().map(canonical_len).sum::<usize>(),
-        Value::Dict(map) => {
-            5 + map
-                .iter()
-                .map(|(k, v)| 4 + k.len() + canonical_len(v))
-                .sum::<usize>()
-        }
+        Value::Dict(map) => 5 + map.iter().map(|(k, v)| 4 + k.len() + canonical_len(v)).sum::<usize>(),
     }
 }
 
@@ -122,10 +117,7 @@ pub fn decode_value(bytes: &[u8], max_depth: usize) -> Result<Value> {
     let mut r = Reader { bytes, pos: 0 };
     let v = r.value(max_depth)?;
     if r.pos != bytes.len() {
-        return Err(bad(format!(
-            "{} trailing bytes after a value",
-            bytes.len() - r.pos
-        )));
+        return Err(bad(format!("{} trailing bytes after a value", bytes.len() - r.pos)));
     }
     Ok(v)
 }
@@ -143,10 +135,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
         let end = end.ok_or_else(|| bad(format!("truncated at byte {}", self.pos)))?;
-        let s = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or_else(|| bad("truncated".into()))?;
+        let s = self.bytes.get(self.pos..end).ok_or_else(|| bad("truncated".into()))?;
         self.pos = end;
         Ok(s)
     }

@@ -6,8 +6,10 @@
 //! the input length, and the canonical decoder refuses counts beyond the remaining bytes.
 
 mod canon;
+mod snapshot;
 
 pub use canon::{canonical, canonical_len, decode_value, value_hash};
+pub(crate) use snapshot::{decode_snapshot, encode_snapshot, state_hash, SnapshotFile};
 
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event};
@@ -23,10 +25,8 @@ pub const FORMAT_VERSION: u8 = 1;
 /// Upper bound on one decoded record: sled values beyond this are refused as corrupt.
 const MAX_RECORD: usize = 1 << 30;
 
-fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_fixed_int_encoding()
-        .with_limit::<MAX_RECORD>()
+pub(crate) fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
 }
 
 fn encode_body<T: Serialize>(v: &T) -> Vec<u8> {
@@ -39,24 +39,17 @@ fn encode_body<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn decode_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    let (version, body) = bytes
-        .split_first()
-        .ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
+    let (version, body) = bytes.split_first().ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
     if *version != FORMAT_VERSION {
         return Err(Error::corrupt(
             None,
-            format!(
-                "{what} has format version {version}; this build reads version {FORMAT_VERSION}"
-            ),
+            format!("{what} has format version {version}; this build reads version {FORMAT_VERSION}"),
         ));
     }
     let (v, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
         .map_err(|e| Error::corrupt(None, format!("undecodable {what}: {e}")))?;
     if used != body.len() {
-        return Err(Error::corrupt(
-            None,
-            format!("{} trailing bytes after a {what}", body.len() - used),
-        ));
+        return Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", body.len() - used)));
     }
     Ok(v)
 }
@@ -96,9 +89,8 @@ pub fn seq_key(seq: u64) -> [u8; 8] {
 
 /// Reads a log tree key back.
 pub fn key_seq(key: &[u8]) -> Result<u64> {
-    let arr: [u8; 8] = key
-        .try_into()
-        .map_err(|_| Error::corrupt(None, format!("log key of {} bytes, expected 8", key.len())))?;
+    let arr: [u8; 8] =
+        key.try_into().map_err(|_| Error::corrupt(None, format!("log key of {} bytes, expected 8", key.len())))?;
     Ok(u64::from_be_bytes(arr))
 }
 

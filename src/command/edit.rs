@@ -6,9 +6,7 @@ use super::Session;
 use crate::error::{err, Result};
 use crate::event::{EventData, Host, RecordRef, RecordType};
 use crate::permissions::{check_edit, require_run_owner, require_write, Edit};
-use crate::state::{
-    Artifact, BranchStatus, Feature, State, ValueRecord, ARCHIVE, LOCKED, MAIN, TEMPLATE, TRASH,
-};
+use crate::state::{Artifact, BranchStatus, Feature, State, ValueRecord, ARCHIVE, LOCKED, MAIN, TEMPLATE, TRASH};
 use crate::store::Draft;
 
 /// What a delete did.
@@ -48,27 +46,15 @@ fn place(s: &State, user: u64, r: RecordRef) -> Result<Place> {
     match r.kind {
         RecordType::Value => {
             let v = resolve::value(s, user, r.id)?;
-            Ok(Place {
-                branch: v.branch,
-                space: v.space,
-                label: format!("value {}", r.id),
-            })
+            Ok(Place { branch: v.branch, space: v.space, label: format!("value {}", r.id) })
         }
         RecordType::Feature => {
             let f = resolve::feature(s, user, &Ref::from(r.id))?;
-            Ok(Place {
-                branch: f.branch_id,
-                space: f.space_id,
-                label: format!("feature '{}'", f.name),
-            })
+            Ok(Place { branch: f.branch_id, space: f.space_id, label: format!("feature '{}'", f.name) })
         }
         RecordType::Artifact => {
             let a = resolve::artifact(s, user, r.id)?;
-            Ok(Place {
-                branch: a.branch_id,
-                space: a.space_id,
-                label: format!("artifact {}", r.id),
-            })
+            Ok(Place { branch: a.branch_id, space: a.space_id, label: format!("artifact {}", r.id) })
         }
         other => Err(err!(
             ValidationError,
@@ -81,9 +67,7 @@ fn place(s: &State, user: u64, r: RecordRef) -> Result<Place> {
 fn record(s: &State, user: u64, r: RecordRef) -> Result<Record> {
     Ok(match r.kind {
         RecordType::Value => Record::Value(resolve::view(s, user, resolve::value(s, user, r.id)?)),
-        RecordType::Feature => {
-            Record::Feature(resolve::feature(s, user, &Ref::from(r.id))?.clone())
-        }
+        RecordType::Feature => Record::Feature(resolve::feature(s, user, &Ref::from(r.id))?.clone()),
         _ => Record::Artifact(resolve::artifact(s, user, r.id)?.clone()),
     })
 }
@@ -104,37 +88,22 @@ impl Session {
                     if !check_edit(s, self.ctx.user, &p.label, p.branch, p.space, Edit::Trash)? {
                         return Ok(Outcome::AlreadyInTrash);
                     }
-                    d.push(
-                        r,
-                        EventData::BranchChange {
-                            from: p.branch,
-                            to: TRASH,
-                        },
-                    );
+                    d.push(r, EventData::BranchChange { from: p.branch, to: TRASH });
                     return Ok(Outcome::Trashed);
                 }
                 check_edit(s, self.ctx.user, &p.label, p.branch, p.space, Edit::Purge)?;
                 match r.kind {
                     RecordType::Value => {
                         if s.is_linked(r.id) {
-                            return Err(err!(
-                                ProtectedError,
-                                "value {} is still linked; unlink it first",
-                                r.id
-                            ));
+                            return Err(err!(ProtectedError, "value {} is still linked; unlink it first", r.id));
                         }
                     }
                     RecordType::Feature => self.cascade_feature(s, d, r.id, &p.label)?,
                     _ => {
                         for v in s.values_of(Host::Artifact(r.id)).collect::<Vec<_>>() {
                             d.push(
-                                RecordRef {
-                                    kind: RecordType::Value,
-                                    id: v,
-                                },
-                                EventData::Unlink {
-                                    host: Host::Artifact(r.id),
-                                },
+                                RecordRef { kind: RecordType::Value, id: v },
+                                EventData::Unlink { host: Host::Artifact(r.id) },
                             );
                         }
                     }
@@ -149,11 +118,8 @@ impl Session {
     /// Drafts the removal of every value of a feature; refuses if any is linked or the actor may
     /// not delete it permanently.
     fn cascade_feature(&self, s: &State, d: &mut Draft, fid: u64, label: &str) -> Result<()> {
-        let ids: Vec<u64> = s
-            .by_feature
-            .get(&Some(fid))
-            .map(|set| set.iter().map(|e| e.id).collect())
-            .unwrap_or_default();
+        let ids: Vec<u64> =
+            s.by_feature.get(&Some(fid)).map(|set| set.iter().map(|e| e.id).collect()).unwrap_or_default();
         if let Some(linked) = ids.iter().find(|id| s.is_linked(**id)) {
             return Err(err!(
                 ProtectedError,
@@ -163,61 +129,25 @@ impl Session {
         let mut sorted = ids;
         sorted.sort_unstable();
         for id in &sorted {
-            let v = s
-                .value(*id)
-                .ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
-            check_edit(
-                s,
-                self.ctx.user,
-                &format!("value {id} of {label}"),
-                v.branch,
-                v.space,
-                Edit::Purge,
-            )?;
+            let v = s.value(*id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
+            check_edit(s, self.ctx.user, &format!("value {id} of {label}"), v.branch, v.space, Edit::Purge)?;
         }
         for id in sorted {
-            d.push(
-                RecordRef {
-                    kind: RecordType::Value,
-                    id,
-                },
-                EventData::Delete,
-            );
+            d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);
         }
         Ok(())
     }
 
     /// Deletes a feature by name or id (`permanent` also removes its values).
-    pub fn delete_feature(
-        &self,
-        feature: impl Into<Ref>,
-        permanent: bool,
-    ) -> Result<(u64, Outcome)> {
+    pub fn delete_feature(&self, feature: impl Into<Ref>, permanent: bool) -> Result<(u64, Outcome)> {
         let feature = feature.into();
-        let id = self
-            .store
-            .read(|s| resolve::feature(s, self.ctx.user, &feature).map(|f| f.id))?;
-        Ok((
-            id,
-            self.delete(
-                RecordRef {
-                    kind: RecordType::Feature,
-                    id,
-                },
-                permanent,
-            )?,
-        ))
+        let id = self.store.read(|s| resolve::feature(s, self.ctx.user, &feature).map(|f| f.id))?;
+        Ok((id, self.delete(RecordRef { kind: RecordType::Feature, id }, permanent)?))
     }
 
     /// Deletes an artifact (`permanent` also removes its links; the values survive).
     pub fn delete_artifact(&self, artifact: u64, permanent: bool) -> Result<Outcome> {
-        self.delete(
-            RecordRef {
-                kind: RecordType::Artifact,
-                id: artifact,
-            },
-            permanent,
-        )
+        self.delete(RecordRef { kind: RecordType::Artifact, id: artifact }, permanent)
     }
 
     /// Deletes a run for good. Runs have no trash; a run with records created under it is
@@ -229,36 +159,16 @@ impl Session {
                 resolve::context(s, &self.ctx, true)?;
                 resolve::run(s, run)?;
                 if !permanent {
-                    return Err(err!(
-                        ValidationError,
-                        "runs have no trash; delete run {run} with permanent=true"
-                    ));
+                    return Err(err!(ValidationError, "runs have no trash; delete run {run} with permanent=true"));
                 }
                 require_run_owner(s, self.ctx.user, run, "delete this run")?;
                 if s.run_has_records(run) {
-                    return Err(err!(
-                        ProtectedError,
-                        "run {run} has records created under it; its provenance is kept"
-                    ));
+                    return Err(err!(ProtectedError, "run {run} has records created under it; its provenance is kept"));
                 }
                 for v in s.values_of(Host::Run(run)).collect::<Vec<_>>() {
-                    d.push(
-                        RecordRef {
-                            kind: RecordType::Value,
-                            id: v,
-                        },
-                        EventData::Unlink {
-                            host: Host::Run(run),
-                        },
-                    );
+                    d.push(RecordRef { kind: RecordType::Value, id: v }, EventData::Unlink { host: Host::Run(run) });
                 }
-                d.push(
-                    RecordRef {
-                        kind: RecordType::Run,
-                        id: run,
-                    },
-                    EventData::Delete,
-                );
+                d.push(RecordRef { kind: RecordType::Run, id: run }, EventData::Delete);
                 Ok(Outcome::Deleted)
             },
             |_, o| Ok(o),
@@ -273,13 +183,7 @@ impl Session {
                 resolve::context(s, &self.ctx, true)?;
                 let p = place(s, self.ctx.user, r)?;
                 check_edit(s, self.ctx.user, &p.label, p.branch, p.space, Edit::Restore)?;
-                d.push(
-                    r,
-                    EventData::BranchChange {
-                        from: p.branch,
-                        to: MAIN,
-                    },
-                );
+                d.push(r, EventData::BranchChange { from: p.branch, to: MAIN });
                 Ok(())
             },
             |s, ()| record(s, self.ctx.user, r),
@@ -303,10 +207,7 @@ impl Session {
                     TRASH => Edit::Trash,
                     ARCHIVE | LOCKED | TEMPLATE => Edit::SetState,
                     _ => {
-                        let row = s
-                            .branches
-                            .get(&to)
-                            .ok_or_else(|| err!(DoesNotExist, "no branch {to}"))?;
+                        let row = s.branches.get(&to).ok_or_else(|| err!(DoesNotExist, "no branch {to}"))?;
                         if row.status == BranchStatus::Merged {
                             return Err(err!(
                                 ValidationError,
@@ -339,12 +240,7 @@ impl Session {
                     return Ok(());
                 }
                 check_edit(s, self.ctx.user, &p.label, p.branch, p.space, Edit::Move)?;
-                require_write(
-                    s,
-                    self.ctx.user,
-                    to,
-                    &format!("move {} into space {to}", p.label),
-                )?;
+                require_write(s, self.ctx.user, to, &format!("move {} into space {to}", p.label))?;
                 d.push(r, EventData::SpaceChange { from: p.space, to });
                 Ok(())
             },

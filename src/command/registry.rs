@@ -20,12 +20,7 @@ pub struct FeatureSpec {
 impl FeatureSpec {
     /// A nullable, non-coercing feature.
     pub fn new(name: impl Into<String>, dtype: impl Into<String>) -> FeatureSpec {
-        FeatureSpec {
-            name: name.into(),
-            dtype: dtype.into(),
-            nullable: true,
-            coerce: false,
-        }
+        FeatureSpec { name: name.into(), dtype: dtype.into(), nullable: true, coerce: false }
     }
     pub fn nullable(mut self, yes: bool) -> Self {
         self.nullable = yes;
@@ -54,26 +49,13 @@ impl Session {
                 resolve::context(s, &self.ctx, true)?;
                 check_name("a user handle", handle, &limits)?;
                 if let Some(id) = s.user_by_handle.get(&handle.to_lowercase()) {
-                    return Err(err!(
-                        IntegrityError,
-                        "a user with handle '{handle}' already exists (user {id})"
-                    ));
+                    return Err(err!(IntegrityError, "a user with handle '{handle}' already exists (user {id})"));
                 }
                 let id = s.next_user;
-                d.push(
-                    rec(RecordType::User, id),
-                    EventData::CreateUser {
-                        handle: handle.to_string(),
-                    },
-                );
+                d.push(rec(RecordType::User, id), EventData::CreateUser { handle: handle.to_string() });
                 Ok(id)
             },
-            |s, id| {
-                s.users
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| err!(DoesNotExist, "no user {id}"))
-            },
+            |s, id| s.users.get(&id).cloned().ok_or_else(|| err!(DoesNotExist, "no user {id}")),
         )
     }
 
@@ -86,37 +68,19 @@ impl Session {
                 resolve::context(s, &self.ctx, true)?;
                 check_name("a space name", name, &limits)?;
                 if let Some(id) = s.space_by_name.get(&name.to_lowercase()) {
-                    return Err(err!(
-                        IntegrityError,
-                        "a space named '{name}' already exists (space {id})"
-                    ));
+                    return Err(err!(IntegrityError, "a space named '{name}' already exists (space {id})"));
                 }
                 let id = s.next_space;
-                d.push(
-                    rec(RecordType::Space, id),
-                    EventData::CreateSpace {
-                        name: name.to_string(),
-                    },
-                );
+                d.push(rec(RecordType::Space, id), EventData::CreateSpace { name: name.to_string() });
                 Ok(id)
             },
-            |s, id| {
-                s.spaces
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| err!(DoesNotExist, "no space {id}"))
-            },
+            |s, id| s.spaces.get(&id).cloned().ok_or_else(|| err!(DoesNotExist, "no space {id}")),
         )
     }
 
     /// Grants `role` in a space to a user; `None` removes their role. Only the space's admins
     /// may; removing or demoting its last admin is refused.
-    pub fn grant(
-        &self,
-        space: impl Into<Ref>,
-        user: impl Into<Ref>,
-        role: Option<Role>,
-    ) -> Result<Grant> {
+    pub fn grant(&self, space: impl Into<Ref>, user: impl Into<Ref>, role: Option<Role>) -> Result<Grant> {
         let (space, user) = (space.into(), user.into());
         self.store.commit(
             &self.ctx,
@@ -159,26 +123,13 @@ impl Session {
                     ));
                 }
                 if let Some(id) = s.branch_by_name.get(&name.to_lowercase()) {
-                    return Err(err!(
-                        IntegrityError,
-                        "a branch named '{name}' already exists (branch {id})"
-                    ));
+                    return Err(err!(IntegrityError, "a branch named '{name}' already exists (branch {id})"));
                 }
                 let id = s.next_branch;
-                d.push(
-                    rec(RecordType::Branch, id.unsigned_abs()),
-                    EventData::CreateBranch {
-                        name: name.to_string(),
-                    },
-                );
+                d.push(rec(RecordType::Branch, id.unsigned_abs()), EventData::CreateBranch { name: name.to_string() });
                 Ok(id)
             },
-            |s, id| {
-                s.branches
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| err!(DoesNotExist, "no branch {id}"))
-            },
+            |s, id| s.branches.get(&id).cloned().ok_or_else(|| err!(DoesNotExist, "no branch {id}")),
         )
     }
 
@@ -191,10 +142,7 @@ impl Session {
             |s, d| {
                 resolve::context(s, &self.ctx, true)?;
                 let b = resolve::branch(s, &branch)?;
-                let row = s
-                    .branches
-                    .get(&b)
-                    .ok_or_else(|| err!(DoesNotExist, "no branch {b}"))?;
+                let row = s.branches.get(&b).ok_or_else(|| err!(DoesNotExist, "no branch {b}"))?;
                 if b < 4 {
                     return Err(err!(
                         ValidationError,
@@ -203,11 +151,7 @@ impl Session {
                     ));
                 }
                 if row.status == BranchStatus::Merged {
-                    return Err(err!(
-                        ValidationError,
-                        "branch {b} ({}) is already merged",
-                        row.name
-                    ));
+                    return Err(err!(ValidationError, "branch {b} ({}) is already merged", row.name));
                 }
                 if self.ctx.user != 1 && self.ctx.user != row.created_by_id {
                     return Err(err!(
@@ -218,10 +162,7 @@ impl Session {
                 }
                 let moved = records_on(s, b);
                 let n = moved.len();
-                d.push(
-                    rec(RecordType::Branch, b.unsigned_abs()),
-                    EventData::Merge { moved },
-                );
+                d.push(rec(RecordType::Branch, b.unsigned_abs()), EventData::Merge { moved });
                 Ok(n)
             },
             |_, n| Ok(n),
@@ -237,12 +178,7 @@ impl Session {
                 resolve::context(s, &self.ctx, true)?;
                 check_name("a run name", name, &limits)?;
                 let id = s.next_run;
-                d.push(
-                    rec(RecordType::Run, id),
-                    EventData::CreateRun {
-                        name: name.to_string(),
-                    },
-                );
+                d.push(rec(RecordType::Run, id), EventData::CreateRun { name: name.to_string() });
                 Ok(id)
             },
             |s, id| resolve::run(s, id).cloned(),
@@ -334,20 +270,11 @@ impl Session {
                 let id = s.next_artifact;
                 d.push(
                     rec(RecordType::Artifact, id),
-                    EventData::CreateArtifact {
-                        key: key.to_string(),
-                        branch: self.ctx.branch,
-                        space: self.ctx.space,
-                    },
+                    EventData::CreateArtifact { key: key.to_string(), branch: self.ctx.branch, space: self.ctx.space },
                 );
                 Ok(id)
             },
-            |s, id| {
-                s.artifacts
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| err!(DoesNotExist, "no artifact {id}"))
-            },
+            |s, id| s.artifacts.get(&id).cloned().ok_or_else(|| err!(DoesNotExist, "no artifact {id}")),
         )
     }
 
@@ -414,18 +341,8 @@ impl Session {
 /// Every feature, artifact and value on branch `b`, in a stable order.
 fn records_on(s: &State, b: i64) -> Vec<RecordRef> {
     let mut out: Vec<RecordRef> = Vec::new();
-    out.extend(
-        s.features
-            .values()
-            .filter(|f| f.branch_id == b)
-            .map(|f| rec(RecordType::Feature, f.id)),
-    );
-    out.extend(
-        s.artifacts
-            .values()
-            .filter(|a| a.branch_id == b)
-            .map(|a| rec(RecordType::Artifact, a.id)),
-    );
+    out.extend(s.features.values().filter(|f| f.branch_id == b).map(|f| rec(RecordType::Feature, f.id)));
+    out.extend(s.artifacts.values().filter(|a| a.branch_id == b).map(|a| rec(RecordType::Artifact, a.id)));
     if let Some(ids) = s.by_branch.get(&b) {
         out.extend(ids.iter().map(|id| rec(RecordType::Value, *id)));
     }

@@ -79,9 +79,7 @@ pub(crate) fn branch(s: &State, r: &Ref) -> Result<i64> {
 }
 
 pub(crate) fn run(s: &State, id: u64) -> Result<&Run> {
-    s.runs
-        .get(&id)
-        .ok_or_else(|| err!(DoesNotExist, "no run {id}"))
+    s.runs.get(&id).ok_or_else(|| err!(DoesNotExist, "no run {id}"))
 }
 
 /// A feature the actor may read.
@@ -90,23 +88,17 @@ pub(crate) fn feature<'s>(s: &'s State, user: u64, r: &Ref) -> Result<&'s Featur
         Ref::Id(i) => s.features.get(&uid(*i)),
         Ref::Name(n) => s.feature_by_name.get(n).and_then(|id| s.features.get(id)),
     };
-    f.filter(|f| s.can_read(user, f.space_id))
-        .ok_or_else(|| err!(DoesNotExist, "no feature {r}"))
+    f.filter(|f| s.can_read(user, f.space_id)).ok_or_else(|| err!(DoesNotExist, "no feature {r}"))
 }
 
 /// An artifact the actor may read.
 pub(crate) fn artifact(s: &State, user: u64, id: u64) -> Result<&Artifact> {
-    s.artifacts
-        .get(&id)
-        .filter(|a| s.can_read(user, a.space_id))
-        .ok_or_else(|| err!(DoesNotExist, "no artifact {id}"))
+    s.artifacts.get(&id).filter(|a| s.can_read(user, a.space_id)).ok_or_else(|| err!(DoesNotExist, "no artifact {id}"))
 }
 
 /// A value the actor may read.
 pub(crate) fn value(s: &State, user: u64, id: u64) -> Result<&ValueRec> {
-    s.value(id)
-        .filter(|v| s.can_read(user, v.space))
-        .ok_or_else(|| err!(DoesNotExist, "no value {id}"))
+    s.value(id).filter(|v| s.can_read(user, v.space)).ok_or_else(|| err!(DoesNotExist, "no value {id}"))
 }
 
 /// A host the actor may see.
@@ -123,11 +115,7 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
     let mut run_ids = Vec::new();
     for h in s.hosts_of(v.id) {
         match h {
-            Host::Artifact(a)
-                if s.artifacts
-                    .get(&a)
-                    .is_some_and(|a| s.can_read(user, a.space_id)) =>
-            {
+            Host::Artifact(a) if s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)) => {
                 artifact_ids.push(a)
             }
             Host::Run(r) => run_ids.push(r),
@@ -162,19 +150,15 @@ pub(crate) fn context(s: &State, ctx: &Context, write: bool) -> Result<()> {
     }
     if ctx.branch != MAIN {
         match s.branches.get(&ctx.branch) {
-            None => {
+            None => return Err(err!(DoesNotExist, "no branch {} (current branch)", ctx.branch)),
+            Some(b) if b.id < 4 => {
                 return Err(err!(
-                    DoesNotExist,
-                    "no branch {} (current branch)",
-                    ctx.branch
+                    ValidationError,
+                    "branch {} ({}) cannot be the current branch; use main (1) or an open user branch",
+                    b.id,
+                    b.name
                 ))
             }
-            Some(b) if b.id < 4 => return Err(err!(
-                ValidationError,
-                "branch {} ({}) cannot be the current branch; use main (1) or an open user branch",
-                b.id,
-                b.name
-            )),
             Some(b) if b.status == BranchStatus::Merged => {
                 return Err(err!(
                     ValidationError,
@@ -191,10 +175,7 @@ pub(crate) fn context(s: &State, ctx: &Context, write: bool) -> Result<()> {
         if write {
             require_run_owner(s, ctx.user, r, "act under this run")?;
             if run.finished_at.is_some() {
-                return Err(err!(
-                    ValidationError,
-                    "run {r} is finished; no more writes under it"
-                ));
+                return Err(err!(ValidationError, "run {r} is finished; no more writes under it"));
             }
         }
     }

@@ -20,37 +20,33 @@ struct Prepared {
 }
 
 fn vref(id: u64) -> RecordRef {
-    RecordRef {
-        kind: RecordType::Value,
-        id,
-    }
+    RecordRef { kind: RecordType::Value, id }
 }
 
 impl Session {
     /// Validates `value` for the feature (or none), then returns the record with that dedup key
     /// — whatever its branch, unchanged — or creates it. The flag is `true` on a hit, which
     /// writes nothing.
-    pub fn get_or_create(
-        &self,
-        feature: Option<Ref>,
-        value: impl Into<Value>,
-    ) -> Result<(ValueRecord, bool)> {
+    pub fn get_or_create(&self, feature: Option<Ref>, value: impl Into<Value>) -> Result<(ValueRecord, bool)> {
         let value = value.into();
         let user = self.ctx.user;
         let limits = *self.store.limits();
         // Hit path: a read lock only; nothing is written.
-        let prepared =
-            self.store
-                .read(|s| -> Result<std::result::Result<ValueRecord, Prepared>> {
-                    resolve::context(s, &self.ctx, false)?;
-                    let p = prepare(s, user, feature.as_ref(), value, &limits)?;
-                    match hit(s, user, &p)? {
-                        Some(rec) => Ok(Ok(rec)),
-                        None => Ok(Err(p)),
-                    }
-                })?;
+        let prepared = self.store.read(|s| -> Result<std::result::Result<(ValueRecord, u64), Prepared>> {
+            resolve::context(s, &self.ctx, false)?;
+            let p = prepare(s, user, feature.as_ref(), value, &limits)?;
+            match hit(s, user, &p)? {
+                Some(rec) => Ok(Ok((rec, s.seq))),
+                None => Ok(Err(p)),
+            }
+        })?;
         let p = match prepared {
-            Ok(rec) => return Ok((rec, true)),
+            Ok((rec, seen)) => {
+                // The record may come from a commit whose flush is in flight; never hand out
+                // an id a crash could still take back.
+                self.store.wait_durable(seen)?;
+                return Ok((rec, true));
+            }
             Err(p) => p,
         };
         // Miss: re-check under the writer lock, another caller may have created it meanwhile.
@@ -145,22 +141,9 @@ impl Session {
         match host {
             Host::Artifact(id) => {
                 let a = resolve::artifact(s, self.ctx.user, id)?;
-                check_edit(
-                    s,
-                    self.ctx.user,
-                    &format!("artifact {id}"),
-                    a.branch_id,
-                    a.space_id,
-                    edit,
-                )
-                .map(|_| ())
+                check_edit(s, self.ctx.user, &format!("artifact {id}"), a.branch_id, a.space_id, edit).map(|_| ())
             }
-            Host::Run(id) => require_run_owner(
-                s,
-                self.ctx.user,
-                id,
-                "link values to or unlink values from this run",
-            ),
+            Host::Run(id) => require_run_owner(s, self.ctx.user, id, "link values to or unlink values from this run"),
         }
     }
 
@@ -176,12 +159,7 @@ impl Session {
         self.change_values(host, values, true)
     }
 
-    fn change_values(
-        &self,
-        host: Host,
-        values: &[(String, Value)],
-        replace: bool,
-    ) -> Result<Vec<ValueRecord>> {
+    fn change_values(&self, host: Host, values: &[(String, Value)], replace: bool) -> Result<Vec<ValueRecord>> {
         let user = self.ctx.user;
         let limits = *self.store.limits();
         self.store.commit(
@@ -199,21 +177,13 @@ impl Session {
                         ValidationError,
                         "unknown feature{} {}; create {} first",
                         if unknown.len() == 1 { "" } else { "s" },
-                        unknown
-                            .iter()
-                            .map(|n| format!("'{n}'"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
                         if unknown.len() == 1 { "it" } else { "them" }
                     ));
                 }
                 let mut host_checked = (false, false);
                 let mut check = |s: &State, edit: Edit| -> Result<()> {
-                    let done = if edit == Edit::Link {
-                        &mut host_checked.0
-                    } else {
-                        &mut host_checked.1
-                    };
+                    let done = if edit == Edit::Link { &mut host_checked.0 } else { &mut host_checked.1 };
                     if !*done {
                         self.check_host(s, host, edit)?;
                         *done = true;
@@ -233,8 +203,7 @@ impl Session {
                         }
                         None
                     } else {
-                        let p =
-                            prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
+                        let p = prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
                         Some(self.value_for_link(s, d, &p)?)
                     };
                     if replace {
@@ -272,27 +241,10 @@ impl Session {
                     usable_feature(s, fid, "link values of")?;
                 }
                 match v.branch {
-                    ARCHIVE => Err(err!(
-                        PermissionDenied,
-                        "value {} is archived; restore it before linking it",
-                        v.id
-                    )),
+                    ARCHIVE => Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id)),
                     TRASH => {
-                        check_edit(
-                            s,
-                            self.ctx.user,
-                            &format!("value {}", v.id),
-                            v.branch,
-                            v.space,
-                            Edit::Restore,
-                        )?;
-                        d.push(
-                            vref(v.id),
-                            EventData::BranchChange {
-                                from: TRASH,
-                                to: MAIN,
-                            },
-                        );
+                        check_edit(s, self.ctx.user, &format!("value {}", v.id), v.branch, v.space, Edit::Restore)?;
+                        d.push(vref(v.id), EventData::BranchChange { from: TRASH, to: MAIN });
                         Ok(v.id)
                     }
                     _ => Ok(v.id),
@@ -312,10 +264,8 @@ impl Session {
                 resolve::host(s, self.ctx.user, host)?;
                 let f = resolve::feature(s, self.ctx.user, &feature)?;
                 self.check_host(s, host, Edit::Unlink)?;
-                let ids: Vec<u64> = s
-                    .values_of(host)
-                    .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id)))
-                    .collect();
+                let ids: Vec<u64> =
+                    s.values_of(host).filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id))).collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
                 }
@@ -352,17 +302,12 @@ impl Session {
 }
 
 fn view_of(s: &State, user: u64, id: u64) -> Result<ValueRecord> {
-    let v = s
-        .value(id)
-        .ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
+    let v = s.value(id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
     Ok(resolve::view(s, user, v))
 }
 
 fn hidden_hit() -> Error {
-    err!(
-        PermissionDenied,
-        "this value already exists in a space you cannot read"
-    )
+    err!(PermissionDenied, "this value already exists in a space you cannot read")
 }
 
 /// feature → validation → hash (SPEC §3's order of checks).
@@ -375,10 +320,7 @@ fn prepare(
 ) -> Result<Prepared> {
     let f: Option<&Feature> = feature.map(|r| resolve::feature(s, user, r)).transpose()?;
     if matches!(value, Value::Null) {
-        return Err(err!(
-            ValidationError,
-            "a null value is never stored; get_or_create needs a value"
-        ));
+        return Err(err!(ValidationError, "a null value is never stored; get_or_create needs a value"));
     }
     let value = match f {
         Some(f) => f.dtype.validate(&f.name, f.coerce, value)?,
@@ -386,12 +328,7 @@ fn prepare(
     };
     validate_plain(&value, limits)?;
     let (bytes, hash) = codec::value_bytes_and_hash(&value);
-    Ok(Prepared {
-        feature: f.map(|f| f.id),
-        value,
-        bytes,
-        hash,
-    })
+    Ok(Prepared { feature: f.map(|f| f.id), value, bytes, hash })
 }
 
 /// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
@@ -413,11 +350,7 @@ fn usable_feature(s: &State, fid: u64, what: &str) -> Result<()> {
             PermissionDenied,
             "cannot {what} feature '{}': it is {}; restore it first",
             f.name,
-            if f.branch_id == TRASH {
-                "in the trash"
-            } else {
-                "archived"
-            }
+            if f.branch_id == TRASH { "in the trash" } else { "archived" }
         )),
         Some(_) => Ok(()),
         None => Err(err!(DoesNotExist, "no feature {fid}")),
@@ -430,11 +363,7 @@ fn linkable(s: &State, id: u64, branch: i64, feature: Option<u64>) -> Result<()>
         return Err(err!(
             PermissionDenied,
             "value {id} is {}; restore it first",
-            if branch == TRASH {
-                "in the trash"
-            } else {
-                "archived"
-            }
+            if branch == TRASH { "in the trash" } else { "archived" }
         ));
     }
     if let Some(fid) = feature {

@@ -20,16 +20,8 @@ impl<'a> Args<'a> {
     pub fn allow(&self, fields: &[&str]) -> Result<()> {
         for k in self.map.keys() {
             if k != "op" && k != "as" && !fields.contains(&k.as_str()) {
-                let known = if fields.is_empty() {
-                    "none".to_string()
-                } else {
-                    fields.join(", ")
-                };
-                return Err(err!(
-                    InvalidInput,
-                    "op '{}' has no field '{k}'; its fields are: {known}",
-                    self.op
-                ));
+                let known = if fields.is_empty() { "none".to_string() } else { fields.join(", ") };
+                return Err(err!(InvalidInput, "op '{}' has no field '{k}'; its fields are: {known}", self.op));
             }
         }
         Ok(())
@@ -40,48 +32,32 @@ impl<'a> Args<'a> {
     }
 
     pub fn raw(&self, k: &str) -> Result<&'a Json> {
-        self.map
-            .get(k)
-            .ok_or_else(|| err!(InvalidInput, "op '{}' needs the field '{k}'", self.op))
+        self.map.get(k).ok_or_else(|| err!(InvalidInput, "op '{}' needs the field '{k}'", self.op))
     }
 
     fn mistyped(&self, k: &str, want: &str) -> crate::Error {
-        err!(
-            InvalidInput,
-            "field '{k}' of op '{}' must be {want}",
-            self.op
-        )
+        err!(InvalidInput, "field '{k}' of op '{}' must be {want}", self.op)
     }
 
     pub fn str(&self, k: &str) -> Result<&'a str> {
-        self.raw(k)?
-            .as_str()
-            .ok_or_else(|| self.mistyped(k, "a string"))
+        self.raw(k)?.as_str().ok_or_else(|| self.mistyped(k, "a string"))
     }
 
     pub fn opt_str(&self, k: &str) -> Result<Option<&'a str>> {
         match self.map.get(k) {
             None | Some(Json::Null) => Ok(None),
-            Some(v) => v
-                .as_str()
-                .map(Some)
-                .ok_or_else(|| self.mistyped(k, "a string")),
+            Some(v) => v.as_str().map(Some).ok_or_else(|| self.mistyped(k, "a string")),
         }
     }
 
     pub fn u64(&self, k: &str) -> Result<u64> {
-        self.raw(k)?
-            .as_u64()
-            .ok_or_else(|| self.mistyped(k, "a non-negative integer id"))
+        self.raw(k)?.as_u64().ok_or_else(|| self.mistyped(k, "a non-negative integer id"))
     }
 
     pub fn opt_u64(&self, k: &str) -> Result<Option<u64>> {
         match self.map.get(k) {
             None | Some(Json::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| self.mistyped(k, "a non-negative integer")),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| self.mistyped(k, "a non-negative integer")),
         }
     }
 
@@ -102,18 +78,13 @@ impl<'a> Args<'a> {
     }
 
     pub fn object(&self, k: &str) -> Result<&'a Map<String, Json>> {
-        self.raw(k)?
-            .as_object()
-            .ok_or_else(|| self.mistyped(k, "an object"))
+        self.raw(k)?.as_object().ok_or_else(|| self.mistyped(k, "an object"))
     }
 
     pub fn opt_object(&self, k: &str) -> Result<Option<&'a Map<String, Json>>> {
         match self.map.get(k) {
             None | Some(Json::Null) => Ok(None),
-            Some(v) => v
-                .as_object()
-                .map(Some)
-                .ok_or_else(|| self.mistyped(k, "an object")),
+            Some(v) => v.as_object().map(Some).ok_or_else(|| self.mistyped(k, "an object")),
         }
     }
 }

@@ -38,19 +38,11 @@ impl Exec {
 
     fn request(&self, line: &str) -> Result<Json> {
         if line.trim().is_empty() {
-            return Err(err!(
-                InvalidInput,
-                "blank line; send one JSON object per line"
-            ));
+            return Err(err!(InvalidInput, "blank line; send one JSON object per line"));
         }
-        let parsed: Json =
-            serde_json::from_str(line).map_err(|e| err!(InvalidInput, "not valid JSON: {e}"))?;
-        let map = parsed.as_object().ok_or_else(|| {
-            err!(
-                InvalidInput,
-                "a request must be a JSON object with an \"op\""
-            )
-        })?;
+        let parsed: Json = serde_json::from_str(line).map_err(|e| err!(InvalidInput, "not valid JSON: {e}"))?;
+        let map =
+            parsed.as_object().ok_or_else(|| err!(InvalidInput, "a request must be a JSON object with an \"op\""))?;
         self.dispatch(map)
     }
 
@@ -73,25 +65,20 @@ impl Exec {
         if as_.is_null() {
             return Ok(ctx);
         }
-        let m = as_
-            .as_object()
-            .ok_or_else(|| err!(InvalidInput, "field 'as' must be an object"))?;
+        let m = as_.as_object().ok_or_else(|| err!(InvalidInput, "field 'as' must be an object"))?;
         let a = Args::new("as", m);
         a.allow(&["user", "run", "branch", "space"])?;
         if a.has("user") {
-            let r = args::to_ref(a.raw("user")?)
-                .ok_or_else(|| err!(InvalidInput, "'as.user' must be a handle"))?;
+            let r = args::to_ref(a.raw("user")?).ok_or_else(|| err!(InvalidInput, "'as.user' must be a handle"))?;
             ctx.user = self.store.read(|s| crate::command::resolve_user(s, &r))?;
         }
         ctx.run = a.opt_u64("run")?;
         if a.has("branch") {
-            let r = args::to_ref(a.raw("branch")?)
-                .ok_or_else(|| err!(InvalidInput, "'as.branch' must be an id"))?;
+            let r = args::to_ref(a.raw("branch")?).ok_or_else(|| err!(InvalidInput, "'as.branch' must be an id"))?;
             ctx.branch = self.store.read(|s| crate::command::resolve_branch(s, &r))?;
         }
         if a.has("space") {
-            let r = args::to_ref(a.raw("space")?)
-                .ok_or_else(|| err!(InvalidInput, "'as.space' must be an id"))?;
+            let r = args::to_ref(a.raw("space")?).ok_or_else(|| err!(InvalidInput, "'as.space' must be an id"))?;
             ctx.space = self.store.read(|s| crate::command::resolve_space(s, &r))?;
         }
         Ok(ctx)

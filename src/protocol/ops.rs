@@ -29,10 +29,7 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 "read" => Some(Role::Read),
                 "none" => None,
                 other => {
-                    return Err(err!(
-                        ValidationError,
-                        "unknown role '{other}'; roles are admin, write, read and none"
-                    ))
+                    return Err(err!(ValidationError, "unknown role '{other}'; roles are admin, write, read and none"))
                 }
             };
             let g = s.grant(a.reference("space")?, a.reference("user")?, role)?;
@@ -70,12 +67,10 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             a.allow(&["feature", "value"])?;
             let feature = match a.raw("feature")? {
                 Json::Null => None,
-                j => Some(super::args::to_ref(j).ok_or_else(|| {
-                    err!(
-                        InvalidInput,
-                        "field 'feature' must be a name, an id or null"
-                    )
-                })?),
+                j => Some(
+                    super::args::to_ref(j)
+                        .ok_or_else(|| err!(InvalidInput, "field 'feature' must be a name, an id or null"))?,
+                ),
             };
             let value = a.value("value")?;
             let (rec, existed) = s.get_or_create(feature, value)?;
@@ -98,9 +93,7 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             if let Some(n) = a.opt_u64("limit")? {
                 q = q.limit(usize::try_from(n).unwrap_or(usize::MAX));
             }
-            Ok(Json::Array(
-                s.filter(&q)?.iter().map(render::value).collect(),
-            ))
+            Ok(Json::Array(s.filter(&q)?.iter().map(render::value).collect()))
         }
         "count" => {
             a.allow(&["where"])?;
@@ -118,24 +111,16 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
         }
         "set_branch" => {
             a.allow(&["id", "branch", "type"])?;
-            Ok(render::record(
-                &s.set_branch(target(a)?, a.reference("branch")?)?,
-            ))
+            Ok(render::record(&s.set_branch(target(a)?, a.reference("branch")?)?))
         }
         "move_space" => {
             a.allow(&["id", "space", "type"])?;
-            Ok(render::record(
-                &s.move_space(target(a)?, a.reference("space")?)?,
-            ))
+            Ok(render::record(&s.move_space(target(a)?, a.reference("space")?)?))
         }
         "link" | "unlink" => {
             a.allow(&["id", "artifact", "run"])?;
             let (id, h) = (a.u64("id")?, host(a)?);
-            let rec = if a.op == "link" {
-                s.link(id, h)?
-            } else {
-                s.unlink(id, h)?
-            };
+            let rec = if a.op == "link" { s.link(id, h)? } else { s.unlink(id, h)? };
             Ok(render::value(&rec))
         }
         "add_values" | "set_values" => {
@@ -146,11 +131,7 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
                 .collect::<Result<Vec<(String, Value)>>>()?;
-            let recs = if a.op == "add_values" {
-                s.add_values(h, &values)?
-            } else {
-                s.set_values(h, &values)?
-            };
+            let recs = if a.op == "add_values" { s.add_values(h, &values)? } else { s.set_values(h, &values)? };
             Ok(Json::Array(recs.iter().map(render::value).collect()))
         }
         "remove_values" => {
@@ -161,42 +142,24 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             a.allow(&["artifact", "run"])?;
             let m = s.get_values(host(a)?)?;
             Ok(Json::Object(
-                m.iter()
-                    .map(|(k, vs)| {
-                        (
-                            k.clone(),
-                            Json::Array(vs.iter().map(render::plain).collect()),
-                        )
-                    })
-                    .collect(),
+                m.iter().map(|(k, vs)| (k.clone(), Json::Array(vs.iter().map(render::plain).collect()))).collect(),
             ))
         }
         "filter_artifacts" | "filter_runs" => {
             a.allow(&["where"])?;
             let filters = match a.opt_object("where")? {
                 None => Vec::new(),
-                Some(m) => m
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
-                    .collect::<Result<Vec<_>>>()?,
+                Some(m) => m.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v)?))).collect::<Result<Vec<_>>>()?,
             };
             if a.op == "filter_artifacts" {
-                Ok(Json::Array(
-                    s.filter_artifacts(&filters)?
-                        .iter()
-                        .map(render::artifact)
-                        .collect(),
-                ))
+                Ok(Json::Array(s.filter_artifacts(&filters)?.iter().map(render::artifact).collect()))
             } else {
-                Ok(Json::Array(
-                    s.filter_runs(&filters)?.iter().map(render::run).collect(),
-                ))
+                Ok(Json::Array(s.filter_runs(&filters)?.iter().map(render::run).collect()))
             }
         }
         "delete_feature" => {
             a.allow(&["feature", "permanent"])?;
-            let (id, o) =
-                s.delete_feature(a.reference("feature")?, a.bool_or("permanent", false)?)?;
+            let (id, o) = s.delete_feature(a.reference("feature")?, a.bool_or("permanent", false)?)?;
             Ok(json!({"id": id, "outcome": o.as_str()}))
         }
         "delete_artifact" => {
@@ -217,28 +180,18 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 let m = a.object("record")?;
                 let ra = Args::new("history.record", m);
                 ra.allow(&["type", "id"])?;
-                let kind = RecordType::parse(ra.str("type")?)
-                    .ok_or_else(|| err!(InvalidInput, "record type must be one of user, space, branch, run, feature, artifact, value"))?;
-                RecordRef {
-                    kind,
-                    id: ra.u64("id")?,
-                }
+                let kind = RecordType::parse(ra.str("type")?).ok_or_else(|| {
+                    err!(InvalidInput, "record type must be one of user, space, branch, run, feature, artifact, value")
+                })?;
+                RecordRef { kind, id: ra.u64("id")? }
             } else {
-                RecordRef {
-                    kind: RecordType::Value,
-                    id: a.u64("id")?,
-                }
+                RecordRef { kind: RecordType::Value, id: a.u64("id")? }
             };
-            Ok(Json::Array(
-                s.history(r)?.iter().map(render::event).collect(),
-            ))
+            Ok(Json::Array(s.history(r)?.iter().map(render::event).collect()))
         }
         "log" => {
             a.allow(&["from", "to"])?;
-            let events = s.log(
-                a.opt_u64("from")?.unwrap_or(1),
-                a.opt_u64("to")?.unwrap_or(u64::MAX),
-            )?;
+            let events = s.log(a.opt_u64("from")?.unwrap_or(1), a.opt_u64("to")?.unwrap_or(u64::MAX))?;
             Ok(Json::Array(events.iter().map(render::event).collect()))
         }
         "head" => {
@@ -261,10 +214,7 @@ fn list(s: &Session, a: &Args<'_>) -> Result<Json> {
         Err(_) => BranchSel::Default,
     };
     if a.has("branch") && !matches!(ty, "features" | "artifacts") {
-        return Err(err!(
-            InvalidInput,
-            "'branch' applies only to features and artifacts"
-        ));
+        return Err(err!(InvalidInput, "'branch' applies only to features and artifacts"));
     }
     Ok(Json::Array(match ty {
         "users" => s.users()?.iter().map(render::user).collect(),
@@ -272,11 +222,7 @@ fn list(s: &Session, a: &Args<'_>) -> Result<Json> {
         "branches" => s.branches()?.iter().map(render::branch).collect(),
         "runs" => s.runs()?.iter().map(render::run).collect(),
         "features" => s.features(&branches)?.iter().map(render::feature).collect(),
-        "artifacts" => s
-            .artifacts(&branches)?
-            .iter()
-            .map(render::artifact)
-            .collect(),
+        "artifacts" => s.artifacts(&branches)?.iter().map(render::artifact).collect(),
         other => {
             return Err(err!(
                 InvalidInput,
@@ -307,31 +253,17 @@ fn target(a: &Args<'_>) -> Result<RecordRef> {
         Some("feature") => RecordType::Feature,
         Some("artifact") => RecordType::Artifact,
         Some(other) => {
-            return Err(err!(
-                InvalidInput,
-                "field 'type' must be value, feature or artifact, not '{other}'"
-            ))
+            return Err(err!(InvalidInput, "field 'type' must be value, feature or artifact, not '{other}'"))
         }
     };
-    Ok(RecordRef {
-        kind,
-        id: a.u64("id")?,
-    })
+    Ok(RecordRef { kind, id: a.u64("id")? })
 }
 
 fn host(a: &Args<'_>) -> Result<Host> {
     match (a.has("artifact"), a.has("run")) {
         (true, false) => Ok(Host::Artifact(a.u64("artifact")?)),
         (false, true) => Ok(Host::Run(a.u64("run")?)),
-        (true, true) => Err(err!(
-            InvalidInput,
-            "op '{}' takes either 'artifact' or 'run', not both",
-            a.op
-        )),
-        (false, false) => Err(err!(
-            InvalidInput,
-            "op '{}' needs an 'artifact' or a 'run'",
-            a.op
-        )),
+        (true, true) => Err(err!(InvalidInput, "op '{}' takes either 'artifact' or 'run', not both", a.op)),
+        (false, false) => Err(err!(InvalidInput, "op '{}' needs an 'artifact' or a 'run'", a.op)),
     }
 }

@@ -63,31 +63,16 @@ fn host(h: &Host) -> Json {
 fn data(d: &EventData) -> Json {
     match d {
         EventData::CreateUser { handle } => json!({"handle": handle}),
-        EventData::CreateSpace { name }
-        | EventData::CreateBranch { name }
-        | EventData::CreateRun { name } => {
+        EventData::CreateSpace { name } | EventData::CreateBranch { name } | EventData::CreateRun { name } => {
             json!({"name": name})
         }
-        EventData::CreateFeature {
-            name,
-            dtype,
-            nullable,
-            coerce,
-            branch,
-            space,
-        } => json!({
+        EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => json!({
             "name": name, "dtype": dtype.as_str(), "nullable": nullable, "coerce": coerce,
             "branch_id": branch, "space_id": space}),
         EventData::CreateArtifact { key, branch, space } => {
             json!({"key": key, "branch_id": branch, "space_id": space})
         }
-        EventData::CreateValue {
-            feature,
-            value,
-            hash,
-            branch,
-            space,
-        } => {
+        EventData::CreateValue { feature, value, hash, branch, space } => {
             let plain = crate::codec::decode_value(value, crate::codec::MAX_NESTING)
                 .map(|v| value_to_json(&v))
                 .unwrap_or(Json::Null);

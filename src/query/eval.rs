@@ -33,15 +33,9 @@ impl ValueTest {
                 _ => false,
             },
             Op::Gt => cmp(v, &self.operand) == Some(Ordering::Greater),
-            Op::Gte => matches!(
-                cmp(v, &self.operand),
-                Some(Ordering::Greater | Ordering::Equal)
-            ),
+            Op::Gte => matches!(cmp(v, &self.operand), Some(Ordering::Greater | Ordering::Equal)),
             Op::Lt => cmp(v, &self.operand) == Some(Ordering::Less),
-            Op::Lte => matches!(
-                cmp(v, &self.operand),
-                Some(Ordering::Less | Ordering::Equal)
-            ),
+            Op::Lte => matches!(cmp(v, &self.operand), Some(Ordering::Less | Ordering::Equal)),
         }
     }
 }
@@ -60,9 +54,7 @@ fn eq_match(stored: &Value, operand: &Value) -> bool {
 fn cmp(stored: &Value, operand: &Value) -> Option<Ordering> {
     match (stored, operand) {
         (Value::Date(_) | Value::DateTime(_), Value::Str(s)) => {
-            let o = parse_date(s)
-                .map(Value::Date)
-                .or_else(|| parse_datetime(s).ok().map(Value::DateTime))?;
+            let o = parse_date(s).map(Value::Date).or_else(|| parse_datetime(s).ok().map(Value::DateTime))?;
             range_cmp(stored, &o)
         }
         _ => range_cmp(stored, operand),
@@ -124,9 +116,7 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
                     .iter()
                     .filter_map(|r| match r {
                         None => Some(None),
-                        Some(r) => crate::command::resolve_feature(s, ctx.user, r)
-                            .ok()
-                            .map(|f| Some(f.id)),
+                        Some(r) => crate::command::resolve_feature(s, ctx.user, r).ok().map(|f| Some(f.id)),
                     })
                     .collect();
                 p.features = Some(match p.features.take() {
@@ -134,22 +124,14 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
                     Some(prev) => prev.into_iter().filter(|f| fs.contains(f)).collect(),
                 });
             }
-            Cond::Value { path, op, operand } => {
-                raw_tests.push((path.clone(), *op, operand.clone()))
-            }
+            Cond::Value { path, op, operand } => raw_tests.push((path.clone(), *op, operand.clone())),
             Cond::Branch(sel) => branch_sel = Some(sel),
             Cond::Space(refs) => {
-                let v = refs
-                    .iter()
-                    .map(|r| crate::command::resolve_space(s, r))
-                    .collect::<Result<Vec<_>>>()?;
+                let v = refs.iter().map(|r| crate::command::resolve_space(s, r)).collect::<Result<Vec<_>>>()?;
                 p.spaces = Some(intersect(p.spaces.take(), v));
             }
             Cond::CreatedBy(refs) => {
-                let v = refs
-                    .iter()
-                    .map(|r| crate::command::resolve_user(s, r))
-                    .collect::<Result<Vec<_>>>()?;
+                let v = refs.iter().map(|r| crate::command::resolve_user(s, r)).collect::<Result<Vec<_>>>()?;
                 p.creators = Some(intersect(p.creators.take(), v));
             }
             Cond::Run(r) => p.run = Some(*r),
@@ -167,12 +149,9 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
     for (path, op, operand) in raw_tests {
         let operand = match dtype {
             Some(d) if path.is_empty() => match (op, operand) {
-                (Op::In, Value::List(items)) => Value::List(
-                    items
-                        .into_iter()
-                        .map(|o| d.validate("", true, o.clone()).unwrap_or(o))
-                        .collect(),
-                ),
+                (Op::In, Value::List(items)) => {
+                    Value::List(items.into_iter().map(|o| d.validate("", true, o.clone()).unwrap_or(o)).collect())
+                }
                 (_, o) => d.validate("", true, o.clone()).unwrap_or(o),
             },
             _ => operand,
@@ -202,24 +181,12 @@ impl Plan {
             && self.branches.contains(v.branch)
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id))
             && self.hashes.as_ref().is_none_or(|hs| hs.contains(&v.hash))
-            && self
-                .features
-                .as_ref()
-                .is_none_or(|fs| fs.contains(&v.feature))
+            && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature))
             && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space))
-            && self
-                .creators
-                .as_ref()
-                .is_none_or(|c| c.contains(&v.created_by))
+            && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by))
             && self.run.is_none_or(|r| r == v.run)
-            && self
-                .artifacts
-                .iter()
-                .all(|a| s.links.contains(v.id, Host::Artifact(*a)))
-            && self
-                .linked_runs
-                .iter()
-                .all(|r| s.links.contains(v.id, Host::Run(*r)))
+            && self.artifacts.iter().all(|a| s.links.contains(v.id, Host::Artifact(*a)))
+            && self.linked_runs.iter().all(|r| s.links.contains(v.id, Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
             && self.tests.iter().all(|t| t.matches(&v.value))
@@ -233,18 +200,9 @@ impl Plan {
         if let Some(hs) = &self.hashes {
             let features: Vec<Option<u64>> = match &self.features {
                 Some(fs) => fs.clone(),
-                None => std::iter::once(None)
-                    .chain(s.features.keys().map(|f| Some(*f)))
-                    .collect(),
+                None => std::iter::once(None).chain(s.features.keys().map(|f| Some(*f))).collect(),
             };
-            return hs
-                .iter()
-                .flat_map(|h| {
-                    features
-                        .iter()
-                        .filter_map(|f| s.find_value(*f, h).map(|v| v.id))
-                })
-                .collect();
+            return hs.iter().flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id))).collect();
         }
         if let Some(fs) = &self.features {
             let mut out = Vec::new();
@@ -266,45 +224,23 @@ impl Plan {
             return s.values_of(Host::Run(*r)).collect();
         }
         if let Some(Some(r)) = self.run {
-            return s
-                .by_run
-                .get(&r)
-                .map(|set| set.iter().copied().collect())
-                .unwrap_or_default();
+            return s.by_run.get(&r).map(|set| set.iter().copied().collect()).unwrap_or_default();
         }
         if let Some(c) = &self.creators {
-            return c
-                .iter()
-                .flat_map(|u| s.by_creator.get(u).into_iter().flatten().copied())
-                .collect();
+            return c.iter().flat_map(|u| s.by_creator.get(u).into_iter().flatten().copied()).collect();
         }
         if let Allowed::Set(bs) = &self.branches {
             if let Some(sp) = &self.spaces {
-                let by_space: usize = sp
-                    .iter()
-                    .map(|x| s.by_space.get(x).map_or(0, BTreeSet::len))
-                    .sum();
-                let by_branch: usize = bs
-                    .iter()
-                    .map(|b| s.by_branch.get(b).map_or(0, BTreeSet::len))
-                    .sum();
+                let by_space: usize = sp.iter().map(|x| s.by_space.get(x).map_or(0, BTreeSet::len)).sum();
+                let by_branch: usize = bs.iter().map(|b| s.by_branch.get(b).map_or(0, BTreeSet::len)).sum();
                 if by_space < by_branch {
-                    return sp
-                        .iter()
-                        .flat_map(|x| s.by_space.get(x).into_iter().flatten().copied())
-                        .collect();
+                    return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
                 }
             }
-            return bs
-                .iter()
-                .flat_map(|b| s.by_branch.get(b).into_iter().flatten().copied())
-                .collect();
+            return bs.iter().flat_map(|b| s.by_branch.get(b).into_iter().flatten().copied()).collect();
         }
         if let Some(sp) = &self.spaces {
-            return sp
-                .iter()
-                .flat_map(|x| s.by_space.get(x).into_iter().flatten().copied())
-                .collect();
+            return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
         }
         s.all_values().map(|v| v.id).collect()
     }
@@ -321,20 +257,9 @@ fn index_range(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
         Value::List(_) | Value::Dict(_) | Value::Null => false,
         _ => true,
     };
-    let lo = |v: &Value| {
-        Bound::Included(OrdEntry {
-            value: v.clone(),
-            id: 0,
-        })
-    };
-    let hi = |v: &Value| {
-        Bound::Included(OrdEntry {
-            value: v.clone(),
-            id: u64::MAX,
-        })
-    };
-    let collect =
-        |b: (Bound<OrdEntry>, Bound<OrdEntry>)| set.range(b).map(|e| e.id).collect::<Vec<_>>();
+    let lo = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: 0 });
+    let hi = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: u64::MAX });
+    let collect = |b: (Bound<OrdEntry>, Bound<OrdEntry>)| set.range(b).map(|e| e.id).collect::<Vec<_>>();
     match t.op {
         Op::Eq if plain(&t.operand) => Some(collect((lo(&t.operand), hi(&t.operand)))),
         Op::In => match &t.operand {
@@ -369,17 +294,7 @@ fn same_value_other_type(set: &BTreeSet<OrdEntry>, o: &Value) -> Vec<u64> {
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(*f as i64),
         _ => return Vec::new(),
     };
-    set.range(
-        OrdEntry {
-            value: twin.clone(),
-            id: 0,
-        }..=OrdEntry {
-            value: twin,
-            id: u64::MAX,
-        },
-    )
-    .map(|e| e.id)
-    .collect()
+    set.range(OrdEntry { value: twin.clone(), id: 0 }..=OrdEntry { value: twin, id: u64::MAX }).map(|e| e.id).collect()
 }
 
 fn rank_end(o: &Value) -> Bound<OrdEntry> {
@@ -402,10 +317,7 @@ fn rank_start(o: &Value) -> Bound<OrdEntry> {
         Value::Date(_) | Value::DateTime(_) => Value::DateTime(i64::MIN),
         _ => return Bound::Unbounded,
     };
-    Bound::Included(OrdEntry {
-        value: first,
-        id: 0,
-    })
+    Bound::Included(OrdEntry { value: first, id: 0 })
 }
 
 /// The matching values, ordered and limited.
@@ -413,17 +325,11 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
     let mut ids = p.candidates(s);
     ids.sort_unstable();
     ids.dedup();
-    let mut out: Vec<&ValueRec> = ids
-        .into_iter()
-        .filter_map(|id| s.value(id))
-        .filter(|v| p.accepts(s, v))
-        .collect();
+    let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
     match q.order {
         OrderBy::Id => {}
         OrderBy::Value => out.sort_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id))),
-        OrderBy::CreatedAt => {
-            out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
-        }
+        OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))),
     }
     if q.descending {
         out.reverse();
@@ -441,10 +347,7 @@ impl Session {
         self.store.read(|s| {
             crate::command::check_context(s, &self.ctx)?;
             let p = plan(s, &self.ctx, q)?;
-            Ok(run(s, &p, q)
-                .into_iter()
-                .map(|v| crate::command::view(s, user, v))
-                .collect())
+            Ok(run(s, &p, q).into_iter().map(|v| crate::command::view(s, user, v)).collect())
         })
     }
 
@@ -462,13 +365,8 @@ impl Session {
         let mut found = self.filter(&q.clone().limit(2))?;
         match found.len() {
             0 => Err(err!(DoesNotExist, "no value matches the query")),
-            1 => found
-                .pop()
-                .ok_or_else(|| err!(DoesNotExist, "no value matches the query")),
-            _ => Err(err!(
-                MultipleObjectsReturned,
-                "more than one value matches the query; add filters or use filter"
-            )),
+            1 => found.pop().ok_or_else(|| err!(DoesNotExist, "no value matches the query")),
+            _ => Err(err!(MultipleObjectsReturned, "more than one value matches the query; add filters or use filter")),
         }
     }
 

@@ -18,29 +18,20 @@ fn parse_key(key: &str, operand: Value) -> Result<(String, ValueTest)> {
         None => (key, None),
     };
     if name.is_empty() {
-        return Err(err!(
-            FieldError,
-            "lookup '{key}' does not start with a feature name"
-        ));
+        return Err(err!(FieldError, "lookup '{key}' does not start with a feature name"));
     }
     let cond = match rest {
         Some(r) => value_cond(r, operand)?,
         None => value_cond_eq(operand),
     };
     match cond {
-        Cond::Value { path, op, operand } => {
-            Ok((name.to_string(), ValueTest { path, op, operand }))
-        }
+        Cond::Value { path, op, operand } => Ok((name.to_string(), ValueTest { path, op, operand })),
         _ => Err(err!(FieldError, "lookup '{key}' is not a value lookup")),
     }
 }
 
 fn value_cond_eq(operand: Value) -> Cond {
-    Cond::Value {
-        path: vec![],
-        op: super::Op::Eq,
-        operand,
-    }
+    Cond::Value { path: vec![], op: super::Op::Eq, operand }
 }
 
 /// Hosts (of one kind, picked by `pick`) that have, for every key, a matching linked value.
@@ -53,11 +44,7 @@ fn matching_hosts(
     let mut result: Option<BTreeSet<u64>> = None;
     for (key, operand) in filters {
         let (name, mut test) = parse_key(key, operand.clone())?;
-        let Some(f) = s
-            .feature_by_name
-            .get(&name)
-            .and_then(|id| s.features.get(id))
-        else {
+        let Some(f) = s.feature_by_name.get(&name).and_then(|id| s.features.get(id)) else {
             return Ok(Some(BTreeSet::new())); // an unknown feature matches nothing
         };
         if !s.can_read(user, f.space_id) {
@@ -65,12 +52,9 @@ fn matching_hosts(
         }
         if test.path.is_empty() {
             test.operand = match (test.op, test.operand) {
-                (super::Op::In, Value::List(items)) => Value::List(
-                    items
-                        .into_iter()
-                        .map(|o| f.dtype.validate("", true, o.clone()).unwrap_or(o))
-                        .collect(),
-                ),
+                (super::Op::In, Value::List(items)) => {
+                    Value::List(items.into_iter().map(|o| f.dtype.validate("", true, o.clone()).unwrap_or(o)).collect())
+                }
                 (_, o) => f.dtype.validate("", true, o.clone()).unwrap_or(o),
             };
         }
@@ -101,16 +85,10 @@ impl Session {
                 Host::Artifact(a) => Some(a),
                 Host::Run(_) => None,
             })?;
-            let visible =
-                |a: &&Artifact| s.can_read(user, a.space_id) && allowed.contains(a.branch_id);
+            let visible = |a: &&Artifact| s.can_read(user, a.space_id) && allowed.contains(a.branch_id);
             Ok(match hosts {
                 None => s.artifacts.values().filter(visible).cloned().collect(),
-                Some(ids) => ids
-                    .iter()
-                    .filter_map(|id| s.artifacts.get(id))
-                    .filter(visible)
-                    .cloned()
-                    .collect(),
+                Some(ids) => ids.iter().filter_map(|id| s.artifacts.get(id)).filter(visible).cloned().collect(),
             })
         })
     }
@@ -126,11 +104,7 @@ impl Session {
             })?;
             Ok(match hosts {
                 None => s.runs.values().cloned().collect(),
-                Some(ids) => ids
-                    .iter()
-                    .filter_map(|id| s.runs.get(id))
-                    .cloned()
-                    .collect(),
+                Some(ids) => ids.iter().filter_map(|id| s.runs.get(id)).cloned().collect(),
             })
         })
     }

@@ -70,9 +70,7 @@ impl BranchSel {
     pub fn from_value(v: Value) -> Result<BranchSel> {
         match v {
             Value::Str(s) if s.eq_ignore_ascii_case("all") => Ok(BranchSel::All),
-            Value::List(items) => Ok(BranchSel::Some(
-                items.into_iter().map(one_ref).collect::<Result<_>>()?,
-            )),
+            Value::List(items) => Ok(BranchSel::Some(items.into_iter().map(one_ref).collect::<Result<_>>()?)),
             other => Ok(BranchSel::Some(vec![one_ref(other)?])),
         }
     }
@@ -87,11 +85,9 @@ impl BranchSel {
                 }
                 Allowed::Set(v)
             }
-            BranchSel::Some(refs) => Allowed::Set(
-                refs.iter()
-                    .map(|r| crate::command::resolve_branch(s, r))
-                    .collect::<Result<_>>()?,
-            ),
+            BranchSel::Some(refs) => {
+                Allowed::Set(refs.iter().map(|r| crate::command::resolve_branch(s, r)).collect::<Result<_>>()?)
+            }
         })
     }
 }
@@ -100,11 +96,7 @@ fn one_ref(v: Value) -> Result<Ref> {
     match v {
         Value::Int(i) => Ok(Ref::Id(i)),
         Value::Str(s) => Ok(Ref::Name(s)),
-        other => Err(err!(
-            ValidationError,
-            "expected an id or a name, got {}",
-            other.type_phrase()
-        )),
+        other => Err(err!(ValidationError, "expected an id or a name, got {}", other.type_phrase())),
     }
 }
 
@@ -118,11 +110,9 @@ fn refs(v: Value) -> Result<Vec<Ref>> {
 fn ids(key: &str, v: Value) -> Result<Vec<u64>> {
     let one = |v: Value| match v {
         Value::Int(i) if i >= 0 => Ok(i.unsigned_abs()),
-        other => Err(err!(
-            ValidationError,
-            "filter '{key}' takes ids (non-negative integers), got {}",
-            other.type_phrase()
-        )),
+        other => {
+            Err(err!(ValidationError, "filter '{key}' takes ids (non-negative integers), got {}", other.type_phrase()))
+        }
     };
     match v {
         Value::List(items) => items.into_iter().map(one).collect(),
@@ -166,13 +156,7 @@ fn time(key: &str, v: Value) -> Result<i64> {
         Value::Date(d) => Some(crate::value::date_to_micros(*d)),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        err!(
-            ValidationError,
-            "filter '{key}' takes an RFC 3339 time, got {}",
-            v.brief()
-        )
-    })
+    parsed.ok_or_else(|| err!(ValidationError, "filter '{key}' takes an RFC 3339 time, got {}", v.brief()))
 }
 
 /// Parses one lookup.
@@ -180,22 +164,11 @@ pub(crate) fn cond(key: &str, v: Value) -> Result<Cond> {
     let list = |v: Value| -> Result<Vec<Value>> {
         match v {
             Value::List(items) => Ok(items),
-            other => Err(err!(
-                ValidationError,
-                "filter '{key}' takes a list, got {}",
-                other.type_phrase()
-            )),
+            other => Err(err!(ValidationError, "filter '{key}' takes a list, got {}", other.type_phrase())),
         }
     };
     Ok(match key {
-        "id" | "id__in" => Cond::Id(ids(
-            key,
-            if key == "id__in" {
-                Value::List(list(v)?)
-            } else {
-                v
-            },
-        )?),
+        "id" | "id__in" => Cond::Id(ids(key, if key == "id__in" { Value::List(list(v)?) } else { v })?),
         "hash" | "hash__in" => {
             let items = if key == "hash__in" { list(v)? } else { vec![v] };
             Cond::Hash(
@@ -203,21 +176,15 @@ pub(crate) fn cond(key: &str, v: Value) -> Result<Cond> {
                     .into_iter()
                     .map(|h| match h {
                         Value::Str(s) => Ok(s.to_lowercase()),
-                        other => Err(err!(
-                            ValidationError,
-                            "filter '{key}' takes hex hashes, got {}",
-                            other.type_phrase()
-                        )),
+                        other => {
+                            Err(err!(ValidationError, "filter '{key}' takes hex hashes, got {}", other.type_phrase()))
+                        }
                     })
                     .collect::<Result<_>>()?,
             )
         }
         "feature" | "feature__in" => {
-            let items = if key == "feature__in" {
-                list(v)?
-            } else {
-                vec![v]
-            };
+            let items = if key == "feature__in" { list(v)? } else { vec![v] };
             Cond::Feature(
                 items
                     .into_iter()
@@ -240,18 +207,9 @@ pub(crate) fn cond(key: &str, v: Value) -> Result<Cond> {
         "created_at__gte" => Cond::CreatedAtGte(time(key, v)?),
         "created_at__lte" => Cond::CreatedAtLte(time(key, v)?),
         _ => match key.strip_prefix("value") {
-            Some("") => Cond::Value {
-                path: vec![],
-                op: Op::Eq,
-                operand: v,
-            },
+            Some("") => Cond::Value { path: vec![], op: Op::Eq, operand: v },
             Some(rest) if rest.starts_with("__") => value_cond(&rest[2..], v)?,
-            _ => {
-                return Err(err!(
-                    FieldError,
-                    "cannot filter on '{key}'; the fields are: {FIELDS}"
-                ))
-            }
+            _ => return Err(err!(FieldError, "cannot filter on '{key}'; the fields are: {FIELDS}")),
         },
     })
 }
@@ -270,15 +228,7 @@ pub(crate) fn value_cond(rest: &str, v: Value) -> Result<Cond> {
         None => Op::Eq,
     };
     if op == Op::In && !matches!(v, Value::List(_)) {
-        return Err(err!(
-            ValidationError,
-            "an '__in' lookup takes a list, got {}",
-            v.type_phrase()
-        ));
+        return Err(err!(ValidationError, "an '__in' lookup takes a list, got {}", v.type_phrase()));
     }
-    Ok(Cond::Value {
-        path: segs,
-        op,
-        operand: v,
-    })
+    Ok(Cond::Value { path: segs, op, operand: v })
 }

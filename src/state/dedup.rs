@@ -22,11 +22,7 @@ pub(crate) fn dedup_key(feature: Option<u64>, hash: &[u8; 32]) -> u64 {
 impl Dedup {
     /// Every id that may have this key; the caller confirms against the record.
     pub fn candidates(&self, key: u64) -> impl Iterator<Item = u64> + '_ {
-        self.main
-            .get(&key)
-            .copied()
-            .into_iter()
-            .chain(self.overflow.get(&key).into_iter().flatten().copied())
+        self.main.get(&key).copied().into_iter().chain(self.overflow.get(&key).into_iter().flatten().copied())
     }
 
     pub fn insert(&mut self, key: u64, id: u64) {

@@ -15,9 +15,7 @@ fn expect_id(kind: &str, got: u64, next: u64) -> Result<(), FoldError> {
     if got == next {
         Ok(())
     } else {
-        Err(format!(
-            "{kind} created with id {got}, but the next {kind} id is {next}"
-        ))
+        Err(format!("{kind} created with id {got}, but the next {kind} id is {next}"))
     }
 }
 
@@ -31,37 +29,19 @@ impl State {
                 expect_id("user", id, self.next_user)?;
                 self.next_user += 1;
                 self.user_by_handle.insert(handle.to_lowercase(), id);
-                self.users.insert(
-                    id,
-                    User {
-                        id,
-                        handle: handle.clone(),
-                        created_at: e.at,
-                    },
-                );
+                self.users.insert(id, User { id, handle: handle.clone(), created_at: e.at });
             }
             EventData::CreateSpace { name } => {
                 expect_id("space", id, self.next_space)?;
                 self.next_space += 1;
                 self.space_by_name.insert(name.to_lowercase(), id);
-                self.spaces.insert(
-                    id,
-                    Space {
-                        id,
-                        name: name.clone(),
-                        created_by_id: e.actor,
-                        created_at: e.at,
-                    },
-                );
+                self.spaces.insert(id, Space { id, name: name.clone(), created_by_id: e.actor, created_at: e.at });
                 self.roles.insert((id, e.actor), crate::event::Role::Admin);
             }
             EventData::CreateBranch { name } => {
                 let bid = i64::try_from(id).map_err(|_| format!("branch id {id} out of range"))?;
                 if bid != self.next_branch {
-                    return Err(format!(
-                        "branch created with id {bid}, expected {}",
-                        self.next_branch
-                    ));
+                    return Err(format!("branch created with id {bid}, expected {}", self.next_branch));
                 }
                 self.next_branch += 1;
                 self.branch_by_name.insert(name.to_lowercase(), bid);
@@ -81,23 +61,10 @@ impl State {
                 self.next_run += 1;
                 self.runs.insert(
                     id,
-                    Run {
-                        id,
-                        name: name.clone(),
-                        created_by_id: e.actor,
-                        created_at: e.at,
-                        finished_at: None,
-                    },
+                    Run { id, name: name.clone(), created_by_id: e.actor, created_at: e.at, finished_at: None },
                 );
             }
-            EventData::CreateFeature {
-                name,
-                dtype,
-                nullable,
-                coerce,
-                branch,
-                space,
-            } => {
+            EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => {
                 expect_id("feature", id, self.next_feature)?;
                 self.next_feature += 1;
                 self.feature_by_name.insert(name.clone(), id);
@@ -133,16 +100,9 @@ impl State {
                     },
                 );
             }
-            EventData::CreateValue {
-                feature,
-                value,
-                hash,
-                branch,
-                space,
-            } => {
+            EventData::CreateValue { feature, value, hash, branch, space } => {
                 expect_id("value", id, self.next_value())?;
-                let value =
-                    codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
+                let value = codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
                 let rec = ValueRec {
                     id,
                     feature: *feature,
@@ -166,23 +126,13 @@ impl State {
                 RecordType::Value => {
                     let from = self.value(id).ok_or_else(|| missing("value", id))?.space;
                     move_in(&mut self.by_space, from, *to, id);
-                    self.value_mut(id)
-                        .ok_or_else(|| missing("value", id))?
-                        .space = *to;
+                    self.value_mut(id).ok_or_else(|| missing("value", id))?.space = *to;
                 }
                 other => return Err(format!("space change of a {}", other.as_str())),
             },
             EventData::Link { host } => {
                 self.value(id).ok_or_else(|| missing("value", id))?;
-                self.links.insert(
-                    id,
-                    *host,
-                    LinkMeta {
-                        by: e.actor,
-                        at: e.at,
-                        run: e.run,
-                    },
-                );
+                self.links.insert(id, *host, LinkMeta { by: e.actor, at: e.at, run: e.run });
             }
             EventData::Unlink { host } => self.links.remove(id, *host),
             EventData::Delete => self.remove(e.record.kind, id)?,
@@ -191,10 +141,7 @@ impl State {
                     self.set_branch(r.kind, r.id, MAIN)?;
                 }
                 let bid = i64::try_from(id).map_err(|_| format!("branch id {id} out of range"))?;
-                self.branches
-                    .get_mut(&bid)
-                    .ok_or_else(|| missing("branch", id))?
-                    .status = BranchStatus::Merged;
+                self.branches.get_mut(&bid).ok_or_else(|| missing("branch", id))?.status = BranchStatus::Merged;
             }
             EventData::Grant { user, role } => match role {
                 Some(r) => {
@@ -205,10 +152,7 @@ impl State {
                 }
             },
             EventData::RunFinish => {
-                self.runs
-                    .get_mut(&id)
-                    .ok_or_else(|| missing("run", id))?
-                    .finished_at = Some(e.at);
+                self.runs.get_mut(&id).ok_or_else(|| missing("run", id))?.finished_at = Some(e.at);
             }
         }
         self.seq = e.seq;
@@ -218,15 +162,11 @@ impl State {
     }
 
     fn feature_mut(&mut self, id: u64) -> Result<&mut Feature, FoldError> {
-        self.features
-            .get_mut(&id)
-            .ok_or_else(|| missing("feature", id))
+        self.features.get_mut(&id).ok_or_else(|| missing("feature", id))
     }
 
     fn artifact_mut(&mut self, id: u64) -> Result<&mut Artifact, FoldError> {
-        self.artifacts
-            .get_mut(&id)
-            .ok_or_else(|| missing("artifact", id))
+        self.artifacts.get_mut(&id).ok_or_else(|| missing("artifact", id))
     }
 
     fn set_branch(&mut self, kind: RecordType, id: u64, to: i64) -> Result<(), FoldError> {
@@ -236,30 +176,19 @@ impl State {
             RecordType::Value => {
                 let from = self.value(id).ok_or_else(|| missing("value", id))?.branch;
                 move_in(&mut self.by_branch, from, to, id);
-                self.value_mut(id)
-                    .ok_or_else(|| missing("value", id))?
-                    .branch = to;
+                self.value_mut(id).ok_or_else(|| missing("value", id))?.branch = to;
             }
             other => return Err(format!("branch change of a {}", other.as_str())),
         }
         Ok(())
     }
 
-    fn index_value(&mut self, v: &ValueRec) {
+    pub(crate) fn index_value(&mut self, v: &ValueRec) {
         self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
-        self.by_feature
-            .entry(v.feature)
-            .or_default()
-            .insert(OrdEntry {
-                value: v.value.clone(),
-                id: v.id,
-            });
+        self.by_feature.entry(v.feature).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
         self.by_branch.entry(v.branch).or_default().insert(v.id);
         self.by_space.entry(v.space).or_default().insert(v.id);
-        self.by_creator
-            .entry(v.created_by)
-            .or_default()
-            .insert(v.id);
+        self.by_creator.entry(v.created_by).or_default().insert(v.id);
         if let Some(run) = v.run {
             self.by_run.entry(run).or_default().insert(v.id);
         }
@@ -269,11 +198,7 @@ impl State {
         match kind {
             RecordType::Value => {
                 let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| missing("value", id))?;
-                let v = self
-                    .values
-                    .get_mut(idx)
-                    .and_then(Option::take)
-                    .ok_or_else(|| missing("value", id))?;
+                let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
                 self.dedup.remove(dedup_key(v.feature, &v.hash), id);
                 let entry = OrdEntry { value: v.value, id };
@@ -292,16 +217,11 @@ impl State {
                 }
             }
             RecordType::Feature => {
-                let f = self
-                    .features
-                    .remove(&id)
-                    .ok_or_else(|| missing("feature", id))?;
+                let f = self.features.remove(&id).ok_or_else(|| missing("feature", id))?;
                 self.feature_by_name.remove(&f.name);
             }
             RecordType::Artifact => {
-                self.artifacts
-                    .remove(&id)
-                    .ok_or_else(|| missing("artifact", id))?;
+                self.artifacts.remove(&id).ok_or_else(|| missing("artifact", id))?;
             }
             RecordType::Run => {
                 self.runs.remove(&id).ok_or_else(|| missing("run", id))?;

@@ -37,16 +37,19 @@ impl Links {
     }
 
     pub fn hosts_of(&self, value: u64) -> impl Iterator<Item = Host> + '_ {
-        self.by_value
-            .range((value, Host::Artifact(0))..)
-            .take_while(move |(v, _)| *v == value)
-            .map(|(_, h)| *h)
+        self.by_value.range((value, Host::Artifact(0))..).take_while(move |(v, _)| *v == value).map(|(_, h)| *h)
     }
 
     pub fn values_of(&self, host: Host) -> impl Iterator<Item = u64> + '_ {
-        self.by_host
-            .range(host_min(host)..)
-            .take_while(move |((h, _), _)| *h == host)
-            .map(|((_, v), _)| *v)
+        self.by_host.range(host_min(host)..).take_while(move |((h, _), _)| *h == host).map(|((_, v), _)| *v)
+    }
+
+    /// Every link with who made it, ordered by host then value.
+    pub fn all(&self) -> impl ExactSizeIterator<Item = (Host, u64, LinkMeta)> + '_ {
+        self.by_host.iter().map(|((h, v), m)| (*h, *v, *m))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_host.len()
     }
 }

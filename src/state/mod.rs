@@ -10,7 +10,7 @@ mod records;
 mod value_index;
 
 pub(crate) use dedup::dedup_key;
-pub(crate) use links::Links;
+pub(crate) use links::{LinkMeta, Links};
 pub(crate) use records::ValueRec;
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub(crate) use value_index::OrdEntry;
@@ -104,42 +104,15 @@ impl State {
             head: [0; 32],
             last_at: i64::MIN,
         };
-        s.users.insert(
-            1,
-            User {
-                id: 1,
-                handle: "anonymous".into(),
-                created_at: 0,
-            },
-        );
+        s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
         s.user_by_handle.insert("anonymous".into(), 1);
-        s.spaces.insert(
-            1,
-            Space {
-                id: 1,
-                name: "all".into(),
-                created_by_id: 1,
-                created_at: 0,
-            },
-        );
+        s.spaces.insert(1, Space { id: 1, name: "all".into(), created_by_id: 1, created_at: 0 });
         s.space_by_name.insert("all".into(), 1);
         s.roles.insert((1, 1), Role::Admin);
-        for (id, name) in [
-            (-1, "trash"),
-            (0, "archive"),
-            (1, "main"),
-            (2, "locked"),
-            (3, "template"),
-        ] {
+        for (id, name) in [(-1, "trash"), (0, "archive"), (1, "main"), (2, "locked"), (3, "template")] {
             s.branches.insert(
                 id,
-                Branch {
-                    id,
-                    name: name.into(),
-                    created_by_id: 1,
-                    created_at: 0,
-                    status: BranchStatus::Open,
-                },
+                Branch { id, name: name.into(), created_by_id: 1, created_at: 0, status: BranchStatus::Open },
             );
             s.branch_by_name.insert(name.into(), id);
         }

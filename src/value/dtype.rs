@@ -45,24 +45,14 @@ const ALL: [(Dtype, &str); 14] = [
 impl Dtype {
     /// Parses a dtype string; an unknown one is a `ValidationError` naming the allowed ones.
     pub fn parse(s: &str) -> Result<Dtype> {
-        ALL.iter()
-            .find(|(_, name)| *name == s)
-            .map(|(d, _)| *d)
-            .ok_or_else(|| {
-                let names: Vec<&str> = ALL.iter().map(|(_, n)| *n).collect();
-                err!(
-                    ValidationError,
-                    "unknown dtype '{s}'; allowed dtypes are: {}",
-                    names.join(", ")
-                )
-            })
+        ALL.iter().find(|(_, name)| *name == s).map(|(d, _)| *d).ok_or_else(|| {
+            let names: Vec<&str> = ALL.iter().map(|(_, n)| *n).collect();
+            err!(ValidationError, "unknown dtype '{s}'; allowed dtypes are: {}", names.join(", "))
+        })
     }
 
     pub fn as_str(self) -> &'static str {
-        ALL.iter()
-            .find(|(d, _)| *d == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("object")
+        ALL.iter().find(|(d, _)| *d == self).map(|(_, n)| *n).unwrap_or("object")
     }
 
     fn element(self) -> Option<Dtype> {
@@ -78,11 +68,7 @@ impl Dtype {
     /// used in messages only. Returns the value to store and hash.
     pub(crate) fn validate(self, feature: &str, coerce: bool, v: Value) -> Result<Value> {
         let refuse = |v: &Value, hint: bool| -> Error {
-            let tail = if hint && !coerce {
-                " (set coerce=true to convert)"
-            } else {
-                ""
-            };
+            let tail = if hint && !coerce { " (set coerce=true to convert)" } else { "" };
             err!(
                 ValidationError,
                 "feature '{feature}' has dtype {}; {} is {}{tail}",
@@ -98,14 +84,7 @@ impl Dtype {
                         .into_iter()
                         .map(|item| elem.validate(feature, coerce, item))
                         .collect::<Result<_>>()
-                        .map_err(|e| {
-                            err!(
-                                ValidationError,
-                                "{} (in a {} list)",
-                                e.message(),
-                                self.as_str()
-                            )
-                        })?,
+                        .map_err(|e| err!(ValidationError, "{} (in a {} list)", e.message(), self.as_str()))?,
                 )),
                 other => Err(refuse(&other, false)),
             };
@@ -199,11 +178,7 @@ fn normalise(v: Value) -> Value {
 fn coerce_int(v: &Value) -> Option<Value> {
     match v {
         Value::Str(s) => s.parse::<i64>().ok().map(Value::Int),
-        Value::Float(f)
-            if f.fract() == 0.0
-                && *f >= -9.223_372_036_854_776e18
-                && *f < 9.223_372_036_854_776e18 =>
-        {
+        Value::Float(f) if f.fract() == 0.0 && *f >= -9.223_372_036_854_776e18 && *f < 9.223_372_036_854_776e18 => {
             // In range and integral, so the cast is exact.
             Some(Value::Int(*f as i64))
         }
@@ -226,10 +201,7 @@ fn parse_float(s: &str) -> Option<f64> {
         return None;
     }
     // Rust accepts "inf" and "nan"; those are not numbers here.
-    s.parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .map(norm_float)
+    s.parse::<f64>().ok().filter(|f| f.is_finite()).map(norm_float)
 }
 
 impl fmt::Display for Dtype {
@@ -251,11 +223,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_value_bytes: 1 << 20,
-            max_depth: 64,
-            max_name_chars: 150,
-        }
+        Limits { max_value_bytes: 1 << 20, max_depth: 64, max_name_chars: 150 }
     }
 }
 
@@ -267,11 +235,7 @@ pub(crate) fn validate_plain(v: &Value, limits: &Limits) -> Result<()> {
     check_finite(v)?;
     let depth = v.depth();
     if depth > limits.max_depth {
-        return Err(err!(
-            ValidationError,
-            "value is nested {depth} levels deep; the limit is {}",
-            limits.max_depth
-        ));
+        return Err(err!(ValidationError, "value is nested {depth} levels deep; the limit is {}", limits.max_depth));
     }
     let size = crate::codec::canonical_len(v);
     if size > limits.max_value_bytes {
@@ -286,10 +250,9 @@ pub(crate) fn validate_plain(v: &Value, limits: &Limits) -> Result<()> {
 
 fn check_finite(v: &Value) -> Result<()> {
     match v {
-        Value::Float(f) if !f.is_finite() => Err(err!(
-            ValidationError,
-            "{f} is not a finite number; NaN and infinities are refused"
-        )),
+        Value::Float(f) if !f.is_finite() => {
+            Err(err!(ValidationError, "{f} is not a finite number; NaN and infinities are refused"))
+        }
         Value::List(items) => items.iter().try_for_each(check_finite),
         Value::Dict(m) => m.values().try_for_each(check_finite),
         _ => Ok(()),
@@ -300,11 +263,7 @@ fn check_finite(v: &Value) -> Result<()> {
 pub(crate) fn check_name(what: &str, name: &str, limits: &Limits) -> Result<()> {
     let n = name.chars().count();
     if n == 0 || n > limits.max_name_chars {
-        return Err(err!(
-            ValidationError,
-            "{what} must be 1 to {} characters long; got {n}",
-            limits.max_name_chars
-        ));
+        return Err(err!(ValidationError, "{what} must be 1 to {} characters long; got {n}", limits.max_name_chars));
     }
     Ok(())
 }

@@ -17,10 +17,7 @@ pub fn value_from_json(j: &Json) -> Result<Value> {
             if let Some(i) = n.as_i64() {
                 Value::Int(i)
             } else if integral {
-                return Err(err!(
-                    ValidationError,
-                    "integer {n} is outside the 64-bit signed range"
-                ));
+                return Err(err!(ValidationError, "integer {n} is outside the 64-bit signed range"));
             } else {
                 match n.as_f64() {
                     Some(f) if f.is_finite() => Value::Float(f),
@@ -29,14 +26,10 @@ pub fn value_from_json(j: &Json) -> Result<Value> {
             }
         }
         Json::String(s) => Value::Str(s.clone()),
-        Json::Array(items) => {
-            Value::List(items.iter().map(value_from_json).collect::<Result<_>>()?)
+        Json::Array(items) => Value::List(items.iter().map(value_from_json).collect::<Result<_>>()?),
+        Json::Object(map) => {
+            Value::Dict(map.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v)?))).collect::<Result<_>>()?)
         }
-        Json::Object(map) => Value::Dict(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
-                .collect::<Result<_>>()?,
-        ),
     })
 }
 
@@ -46,17 +39,11 @@ pub fn value_to_json(v: &Value) -> Json {
         Value::Null => Json::Null,
         Value::Bool(b) => Json::Bool(*b),
         Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map(Json::Number)
-            .unwrap_or(Json::Null),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         Value::Str(s) => Json::String(s.clone()),
         Value::Date(d) => Json::String(format_date(*d)),
         Value::DateTime(t) => Json::String(format_datetime(*t)),
         Value::List(items) => Json::Array(items.iter().map(value_to_json).collect()),
-        Value::Dict(map) => Json::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), value_to_json(v)))
-                .collect(),
-        ),
+        Value::Dict(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect()),
     }
 }

@@ -68,10 +68,7 @@ pub(crate) fn cmp_order(a: &Value, b: &Value) -> Ordering {
         }
         (Value::Dict(x), Value::Dict(y)) => {
             for ((ka, va), (kb, vb)) in x.iter().zip(y) {
-                let o = ka
-                    .as_bytes()
-                    .cmp(kb.as_bytes())
-                    .then_with(|| cmp_order(va, vb));
+                let o = ka.as_bytes().cmp(kb.as_bytes()).then_with(|| cmp_order(va, vb));
                 if o != Ordering::Equal {
                     return o;
                 }

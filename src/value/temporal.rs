@@ -70,8 +70,7 @@ pub(crate) fn parse_datetime(s: &str) -> Result<i64, DateTimeError> {
         Some(_) => return Err(DateTimeError::Shape),
     };
     let parse = |p: &str| p.parse::<u32>().map_err(|_| DateTimeError::Shape);
-    let time = NaiveTime::from_hms_micro_opt(parse(h)?, parse(mi)?, parse(se)?, micros)
-        .ok_or(DateTimeError::Shape)?;
+    let time = NaiveTime::from_hms_micro_opt(parse(h)?, parse(mi)?, parse(se)?, micros).ok_or(DateTimeError::Shape)?;
     let in_day = i64::from(time.num_seconds_from_midnight()) * 1_000_000 + i64::from(micros);
     Ok(i64::from(days) * MICROS_PER_DAY + in_day)
 }

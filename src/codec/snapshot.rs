@@ -1,0 +1,305 @@
+//! The snapshot encoding: the folded state's primary records (not its indexes, which are
+//! rebuilt on load), in a deterministic order, so that equal states encode to equal bytes and
+//! the state hash (blake3 of the image bytes) identifies a state.
+//!
+//! ```text
+//! file  = version byte, header (bincode), image (bincode)
+//! header = fold_version u32, seq u64, head [32], last_at i64, state_hash [32]
+//! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links
+//!          each a length-prefixed sequence in id (or key) order
+//! ```
+
+use super::{config, FORMAT_VERSION, MAX_NESTING};
+use crate::error::{Error, Result};
+use crate::event::{Host, Role};
+use crate::state::{
+    Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User, ValueRec,
+};
+use crate::value::Dtype;
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    fold_version: u32,
+    seq: u64,
+    head: [u8; 32],
+    last_at: i64,
+    state_hash: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Counters {
+    next_user: u64,
+    next_space: u64,
+    next_branch: i64,
+    next_run: u64,
+    next_feature: u64,
+    next_artifact: u64,
+    value_slots: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserImg(u64, String, i64);
+#[derive(Serialize, Deserialize)]
+struct SpaceImg(u64, String, u64, i64);
+#[derive(Serialize, Deserialize)]
+struct RoleImg(u64, u64, Role);
+#[derive(Serialize, Deserialize)]
+struct BranchImg(i64, String, u64, i64, bool);
+#[derive(Serialize, Deserialize)]
+struct RunImg(u64, String, u64, i64, Option<i64>);
+#[derive(Serialize, Deserialize)]
+struct FeatureImg(u64, String, Dtype, bool, bool, i64, u64, u64, Option<u64>, i64);
+#[derive(Serialize, Deserialize)]
+struct ArtifactImg(u64, String, i64, u64, u64, Option<u64>, i64);
+#[derive(Serialize, Deserialize)]
+struct ValueImg(u64, Option<u64>, Vec<u8>, [u8; 32], i64, i64, u64, u64, Option<u64>, i64);
+#[derive(Serialize, Deserialize)]
+struct LinkImg(Host, u64, u64, i64, Option<u64>);
+
+/// Serialises an iterator of known length as a sequence without collecting it.
+struct Seq<I>(std::cell::RefCell<Option<I>>, usize);
+
+impl<T: Serialize, I: Iterator<Item = T>> Serialize for Seq<I> {
+    fn serialize<S: Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = ser.serialize_seq(Some(self.1))?;
+        if let Some(iter) = self.0.borrow_mut().take() {
+            for item in iter {
+                seq.serialize_element(&item)?;
+            }
+        }
+        seq.end()
+    }
+}
+
+fn seq<T: Serialize, I: Iterator<Item = T>>(iter: I, len: usize) -> Seq<I> {
+    Seq(std::cell::RefCell::new(Some(iter)), len)
+}
+
+fn image_bytes(s: &State) -> Vec<u8> {
+    let counters = Counters {
+        next_user: s.next_user,
+        next_space: s.next_space,
+        next_branch: s.next_branch,
+        next_run: s.next_run,
+        next_feature: s.next_feature,
+        next_artifact: s.next_artifact,
+        value_slots: s.values.len() as u64,
+    };
+    let users = seq(s.users.values().map(|u| UserImg(u.id, u.handle.clone(), u.created_at)), s.users.len());
+    let spaces = seq(
+        s.spaces.values().map(|x| SpaceImg(x.id, x.name.clone(), x.created_by_id, x.created_at)),
+        s.spaces.len(),
+    );
+    let roles = seq(s.roles.iter().map(|((sp, u), r)| RoleImg(*sp, *u, *r)), s.roles.len());
+    let branches = seq(
+        s.branches.values().map(|b| {
+            BranchImg(b.id, b.name.clone(), b.created_by_id, b.created_at, b.status == BranchStatus::Merged)
+        }),
+        s.branches.len(),
+    );
+    let runs = seq(
+        s.runs.values().map(|r| RunImg(r.id, r.name.clone(), r.created_by_id, r.created_at, r.finished_at)),
+        s.runs.len(),
+    );
+    let features = seq(
+        s.features.values().map(|f| {
+            FeatureImg(
+                f.id,
+                f.name.clone(),
+                f.dtype,
+                f.nullable,
+                f.coerce,
+                f.branch_id,
+                f.space_id,
+                f.created_by_id,
+                f.run_id,
+                f.created_at,
+            )
+        }),
+        s.features.len(),
+    );
+    let artifacts = seq(
+        s.artifacts.values().map(|a| {
+            ArtifactImg(a.id, a.key.clone(), a.branch_id, a.space_id, a.created_by_id, a.run_id, a.created_at)
+        }),
+        s.artifacts.len(),
+    );
+    let values = seq(
+        s.all_values().map(|v| {
+            ValueImg(
+                v.id,
+                v.feature,
+                super::canonical(&v.value),
+                v.hash,
+                v.branch,
+                v.created_on,
+                v.space,
+                v.created_by,
+                v.run,
+                v.created_at,
+            )
+        }),
+        s.value_count,
+    );
+    let links = seq(s.links.all().map(|(h, v, m)| LinkImg(h, v, m.by, m.at, m.run)), s.links.len());
+    let mut out = Vec::new();
+    let image = (counters, users, spaces, roles, branches, runs, features, artifacts, values, links);
+    match bincode::serde::encode_into_std_write(&image, &mut out, config()) {
+        Ok(_) => out,
+        Err(e) => panic!("encoding a snapshot image failed: {e}"),
+    }
+}
+
+/// The state hash: blake3 of the image encoding.
+pub fn state_hash(s: &State) -> [u8; 32] {
+    *blake3::hash(&image_bytes(s)).as_bytes()
+}
+
+/// Encodes a snapshot file.
+pub(crate) fn encode_snapshot(s: &State, fold_version: u32) -> Vec<u8> {
+    let image = image_bytes(s);
+    let header = Header {
+        fold_version,
+        seq: s.seq,
+        head: s.head,
+        last_at: s.last_at,
+        state_hash: *blake3::hash(&image).as_bytes(),
+    };
+    let mut out = vec![FORMAT_VERSION];
+    if let Err(e) = bincode::serde::encode_into_std_write(&header, &mut out, config()) {
+        panic!("encoding a snapshot header failed: {e}");
+    }
+    out.extend_from_slice(&image);
+    out
+}
+
+/// A decoded snapshot.
+pub(crate) struct SnapshotFile {
+    pub fold_version: u32,
+    pub state: State,
+}
+
+type Image = (
+    Counters,
+    Vec<UserImg>,
+    Vec<SpaceImg>,
+    Vec<RoleImg>,
+    Vec<BranchImg>,
+    Vec<RunImg>,
+    Vec<FeatureImg>,
+    Vec<ArtifactImg>,
+    Vec<ValueImg>,
+    Vec<LinkImg>,
+);
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::corrupt(None, format!("bad snapshot: {}", reason.into()))
+}
+
+/// Decodes and checks a snapshot file: version byte, state hash, and the image's own
+/// consistency (ids in range). Never panics.
+pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
+    let (version, body) = bytes.split_first().ok_or_else(|| bad("empty file"))?;
+    if *version != FORMAT_VERSION {
+        return Err(bad(format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    }
+    let (header, used): (Header, usize) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
+    let image = body.get(used..).ok_or_else(|| bad("truncated after the header"))?;
+    if *blake3::hash(image).as_bytes() != header.state_hash {
+        return Err(bad("state hash does not match the image (damaged or truncated)"));
+    }
+    let (img, used): (Image, usize) =
+        bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
+    if used != image.len() {
+        return Err(bad("trailing bytes after the image"));
+    }
+    let mut s = build(img)?;
+    s.seq = header.seq;
+    s.head = header.head;
+    s.last_at = header.last_at;
+    Ok(SnapshotFile { fold_version: header.fold_version, state: s })
+}
+
+fn build(img: Image) -> Result<State> {
+    let (c, users, spaces, roles, branches, runs, features, artifacts, values, links) = img;
+    let mut s = State::new();
+    s.users.clear();
+    s.user_by_handle.clear();
+    s.spaces.clear();
+    s.space_by_name.clear();
+    s.roles.clear();
+    s.branches.clear();
+    s.branch_by_name.clear();
+    s.next_user = c.next_user;
+    s.next_space = c.next_space;
+    s.next_branch = c.next_branch;
+    s.next_run = c.next_run;
+    s.next_feature = c.next_feature;
+    s.next_artifact = c.next_artifact;
+    for UserImg(id, handle, at) in users {
+        s.user_by_handle.insert(handle.to_lowercase(), id);
+        s.users.insert(id, User { id, handle, created_at: at });
+    }
+    for SpaceImg(id, name, by, at) in spaces {
+        s.space_by_name.insert(name.to_lowercase(), id);
+        s.spaces.insert(id, Space { id, name, created_by_id: by, created_at: at });
+    }
+    for RoleImg(sp, u, r) in roles {
+        s.roles.insert((sp, u), r);
+    }
+    for BranchImg(id, name, by, at, merged) in branches {
+        s.branch_by_name.insert(name.to_lowercase(), id);
+        let status = if merged { BranchStatus::Merged } else { BranchStatus::Open };
+        s.branches.insert(id, Branch { id, name, created_by_id: by, created_at: at, status });
+    }
+    for RunImg(id, name, by, at, finished_at) in runs {
+        s.runs.insert(id, Run { id, name, created_by_id: by, created_at: at, finished_at });
+    }
+    for FeatureImg(id, name, dtype, nullable, coerce, branch_id, space_id, by, run_id, at) in features {
+        s.feature_by_name.insert(name.clone(), id);
+        s.features.insert(
+            id,
+            Feature {
+                id,
+                name,
+                dtype,
+                nullable,
+                coerce,
+                branch_id,
+                space_id,
+                created_by_id: by,
+                run_id,
+                created_at: at,
+            },
+        );
+    }
+    for ArtifactImg(id, key, branch_id, space_id, by, run_id, at) in artifacts {
+        s.artifacts.insert(id, Artifact { id, key, branch_id, space_id, created_by_id: by, run_id, created_at: at });
+    }
+    // Slots beyond the live values are ids of deleted values; refuse absurd counts before
+    // allocating.
+    let slots = usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
+    let mut slots_vec: Vec<Option<ValueRec>> = Vec::new();
+    slots_vec.resize_with(slots, || None);
+    for ValueImg(id, feature, bytes, hash, branch, created_on, space, by, run, at) in values {
+        let value = super::decode_value(&bytes, MAX_NESTING)?;
+        let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| bad("value id out of range"))?;
+        let slot = slots_vec.get_mut(idx).ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
+        if slot.is_some() {
+            return Err(bad(format!("value id {id} appears twice")));
+        }
+        *slot = Some(ValueRec { id, feature, value, hash, branch, created_on, space, created_by: by, run, created_at: at });
+    }
+    for rec in slots_vec.iter().flatten() {
+        s.index_value(rec);
+    }
+    s.value_count = slots_vec.iter().flatten().count();
+    s.values = slots_vec;
+    for LinkImg(host, value, by, at, run) in links {
+        s.links.insert(value, host, LinkMeta { by, at, run });
+    }
+    Ok(s)
+}

@@ -1,0 +1,108 @@
+//! Snapshots: the folded state written to a file so that opening folds only the events after
+//! it. A snapshot is a cache, never trusted without checks: its format version, fold version and
+//! state hash are checked on load, and its head must match the log's event at its sequence
+//! number. Any failure skips it (with a warning) for an older one or a full replay.
+//!
+//! Files live in `DIR/snapshots/snap-<seq, 20 digits>.bin`, written to a temporary name,
+//! fsynced and renamed, so a crash leaves either the old set or the new file whole.
+
+use crate::codec::{self, SnapshotFile};
+use crate::error::{Error, Result};
+use crate::log::Log;
+use crate::state::State;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the fold's meaning changes: older snapshots are then skipped and rebuilt.
+pub const FOLD_VERSION: u32 = 1;
+
+/// How many snapshot files are kept.
+const KEEP: usize = 2;
+
+pub(crate) fn dir_of(store: &Path) -> PathBuf {
+    store.join("snapshots")
+}
+
+fn file_name(seq: u64) -> String {
+    format!("snap-{seq:020}.bin")
+}
+
+/// Snapshot files, newest first, with their sequence numbers.
+pub(crate) fn list(store: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = fs::read_dir(dir_of(store))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let seq = name.strip_prefix("snap-")?.strip_suffix(".bin")?.parse().ok()?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out
+}
+
+/// Encodes the state as a snapshot file body.
+pub(crate) fn encode(s: &State) -> Vec<u8> {
+    codec::encode_snapshot(s, FOLD_VERSION)
+}
+
+/// Writes an encoded snapshot durably, then prunes old ones.
+pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
+    let dir = dir_of(store);
+    fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!("{}.tmp", file_name(seq)));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(file_name(seq)))?;
+    fs::File::open(&dir)?.sync_all()?;
+    for (_, old) in list(store).into_iter().skip(KEEP) {
+        let _ = fs::remove_file(old);
+    }
+    Ok(())
+}
+
+/// Reads and checks one snapshot file against the log.
+pub(crate) fn load(path: &Path, log: &Log) -> Result<State> {
+    let bytes = fs::read(path)?;
+    let SnapshotFile { fold_version, state } = codec::decode_snapshot(&bytes)?;
+    if fold_version != FOLD_VERSION {
+        return Err(Error::corrupt(
+            None,
+            format!("snapshot has fold version {fold_version}; this build folds version {FOLD_VERSION}"),
+        ));
+    }
+    if state.seq > 0 {
+        match log.read_from(state.seq).next() {
+            Some(Ok(e)) if e.seq == state.seq && e.hash == state.head => {}
+            Some(Ok(_)) | None => {
+                return Err(Error::corrupt(
+                    Some(state.seq),
+                    "snapshot does not match the log (its head is not the log's event at its sequence number)",
+                ))
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(state)
+}
+
+/// The newest snapshot that loads and checks out, with at most `max_seq`; warnings for the
+/// ones skipped.
+pub(crate) fn newest_valid(store: &Path, log: &Log, max_seq: u64, warnings: &mut Vec<String>) -> Option<State> {
+    for (seq, path) in list(store) {
+        if seq > max_seq {
+            continue;
+        }
+        match load(&path, log) {
+            Ok(s) => return Some(s),
+            Err(e) => warnings.push(format!("skipped snapshot {}: {}", path.display(), e.message())),
+        }
+    }
+    None
+}

@@ -1,0 +1,170 @@
+//! Group commit. Callers seal and fold their commit under the store's writer lock and hand the
+//! events to one writer thread through a channel; the thread takes every commit waiting, appends
+//! them to sled as one record, makes them durable with one flush + fdatasync, publishes them to
+//! subscribers, and only then wakes the callers. So concurrent writers share each flush and
+//! durable throughput grows with their number.
+//!
+//! A failed append or flush poisons the store: the thread stops accepting work and every
+//! waiting and later writer gets an `Io` error saying so.
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::log::{Durability, Log};
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Most events written as one sled record; a bigger backlog is split.
+const MAX_GROUP: usize = 1 << 16;
+
+/// How far the log is durable, shared by the writer thread and the callers.
+#[derive(Default)]
+pub(crate) struct Progress {
+    state: Mutex<ProgressState>,
+    changed: Condvar,
+    /// A copy of `state.durable` readable without the lock (the hit path checks it).
+    durable_fast: AtomicU64,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    /// Every event up to here is in sled and, in durable mode, on stable storage.
+    durable: u64,
+    poisoned: Option<String>,
+}
+
+impl Progress {
+    pub fn new(durable: u64) -> Progress {
+        Progress {
+            state: Mutex::new(ProgressState { durable, poisoned: None }),
+            changed: Condvar::new(),
+            durable_fast: AtomicU64::new(durable),
+        }
+    }
+
+    /// Waits until event `seq` is durable.
+    pub fn wait(&self, seq: u64) -> Result<()> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(why) = &st.poisoned {
+                return Err(poisoned(why));
+            }
+            if st.durable >= seq {
+                return Ok(());
+            }
+            self.changed.wait(&mut st);
+        }
+    }
+
+    pub fn durable(&self) -> u64 {
+        self.durable_fast.load(Ordering::Acquire)
+    }
+
+    pub fn check(&self) -> Result<()> {
+        match &self.state.lock().poisoned {
+            Some(why) => Err(poisoned(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn advance(&self, seq: u64) {
+        self.state.lock().durable = seq;
+        self.durable_fast.store(seq, Ordering::Release);
+        self.changed.notify_all();
+    }
+
+    pub fn poison(&self, why: String) {
+        let mut st = self.state.lock();
+        if st.poisoned.is_none() {
+            st.poisoned = Some(why);
+        }
+        self.changed.notify_all();
+    }
+}
+
+fn poisoned(why: &str) -> Error {
+    Error::Io(format!("the store is poisoned and accepts no more writes (reopen it to recover): {why}"))
+}
+
+/// Subscribers to committed events.
+pub(crate) type Subscribers = Arc<Mutex<Vec<Sender<Event>>>>;
+
+/// The writer thread and the channel into it.
+pub(crate) struct Writer {
+    tx: Option<Sender<Vec<Event>>>,
+    handle: Option<JoinHandle<()>>,
+    pub progress: Arc<Progress>,
+}
+
+impl Writer {
+    pub fn start(log: Log, durability: Durability, durable: u64, subs: Subscribers) -> Result<Writer> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let progress = Arc::new(Progress::new(durable));
+        let p = Arc::clone(&progress);
+        let handle = std::thread::Builder::new()
+            .name("fvstore-writer".into())
+            .spawn(move || run(&rx, &log, durability, &p, &subs))
+            .map_err(|e| Error::Io(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer { tx: Some(tx), handle: Some(handle), progress })
+    }
+
+    /// Hands sealed events (in sequence order) to the writer thread.
+    pub fn submit(&self, events: Vec<Event>) -> Result<()> {
+        self.progress.check()?;
+        match &self.tx {
+            Some(tx) => tx.send(events).map_err(|_| poisoned("the writer thread has stopped")),
+            None => Err(poisoned("the store is closing")),
+        }
+    }
+
+    /// Stops the thread after it has written everything submitted.
+    pub fn stop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            if h.join().is_err() {
+                self.progress.poison("the writer thread panicked".into());
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
+    while let Ok(mut group) = rx.recv() {
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(more) => group.extend(more),
+                Err(_) => break,
+            }
+        }
+        let Some(last) = group.last().map(|e| e.seq) else { continue };
+        // The subscriber list stays locked from append to publish, so a new subscriber's
+        // backlog read (under the same lock) and the live feed never overlap or leave a gap.
+        let mut s = subs.lock();
+        let published = if s.is_empty() { Vec::new() } else { group.clone() };
+        let written = log.append(group).and_then(|()| match durability {
+            Durability::Durable => log.sync(),
+            Durability::Buffered => Ok(()),
+        });
+        if let Err(e) = written {
+            progress.poison(format!("writing events up to {last} failed: {}", e.message()));
+            return;
+        }
+        if !published.is_empty() {
+            s.retain(|tx| published.iter().all(|e| tx.send(e.clone()).is_ok()));
+        }
+        drop(s);
+        progress.advance(last);
+    }
+    // Channel closed: a clean close. Make the buffered tail durable too.
+    if let Err(e) = log.sync() {
+        progress.poison(format!("final flush failed: {}", e.message()));
+    }
+}
