@@ -34,12 +34,13 @@ mod log;
 mod permissions;
 pub mod protocol;
 mod query;
-mod state;
 mod snapshot;
+mod state;
 mod store;
-mod writer;
 mod value;
+mod writer;
 
+pub use audit::{import_jsonl, Verification};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use command::{FeatureSpec, Outcome, Record, Ref, Session};
 pub use error::{Error, Result};

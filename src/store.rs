@@ -138,7 +138,10 @@ impl Store {
             Some(s) => match replay(&log, s, u64::MAX) {
                 Ok(s) => s,
                 Err(e) => {
-                    warnings.push(format!("replay after snapshot {from_snapshot} failed ({}); replaying the whole log", e.message()));
+                    warnings.push(format!(
+                        "replay after snapshot {from_snapshot} failed ({}); replaying the whole log",
+                        e.message()
+                    ));
                     replay(&log, State::new(), u64::MAX)?
                 }
             },
@@ -241,7 +244,11 @@ impl Store {
         finish: impl FnOnce(&State, P) -> Result<T>,
     ) -> Result<T> {
         let Some(writer) = &self.inner.writer else {
-            return Err(err!(ValidationError, "this is a read-only view as of event {}", self.inner.frozen.unwrap_or(0)));
+            return Err(err!(
+                ValidationError,
+                "this is a read-only view as of event {}",
+                self.inner.frozen.unwrap_or(0)
+            ));
         };
         let guard = self.inner.commit_lock.lock();
         writer.progress.check()?;
@@ -327,7 +334,8 @@ impl Store {
 
     /// Writes a snapshot of the current state now and returns its sequence number.
     pub fn snapshot(&self) -> Result<u64> {
-        let dir = self.inner.dir.clone().ok_or_else(|| err!(ValidationError, "a temporary store takes no snapshots"))?;
+        let dir =
+            self.inner.dir.clone().ok_or_else(|| err!(ValidationError, "a temporary store takes no snapshots"))?;
         if self.inner.frozen.is_some() {
             return Err(err!(ValidationError, "a read-only view takes no snapshots"));
         }
@@ -368,7 +376,7 @@ impl Store {
     }
 
     /// Waits until the writer thread has put every folded event into sled.
-    fn flush_pending(&self) -> Result<()> {
+    pub(crate) fn flush_pending(&self) -> Result<()> {
         if let Some(w) = &self.inner.writer {
             let seq = self.read(|s| s.seq);
             w.progress.wait(seq)?;

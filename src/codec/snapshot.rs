@@ -12,9 +12,7 @@
 use super::{config, FORMAT_VERSION, MAX_NESTING};
 use crate::error::{Error, Result};
 use crate::event::{Host, Role};
-use crate::state::{
-    Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User, ValueRec,
-};
+use crate::state::{Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User, ValueRec};
 use crate::value::Dtype;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
@@ -88,15 +86,13 @@ fn image_bytes(s: &State) -> Vec<u8> {
         value_slots: s.values.len() as u64,
     };
     let users = seq(s.users.values().map(|u| UserImg(u.id, u.handle.clone(), u.created_at)), s.users.len());
-    let spaces = seq(
-        s.spaces.values().map(|x| SpaceImg(x.id, x.name.clone(), x.created_by_id, x.created_at)),
-        s.spaces.len(),
-    );
+    let spaces =
+        seq(s.spaces.values().map(|x| SpaceImg(x.id, x.name.clone(), x.created_by_id, x.created_at)), s.spaces.len());
     let roles = seq(s.roles.iter().map(|((sp, u), r)| RoleImg(*sp, *u, *r)), s.roles.len());
     let branches = seq(
-        s.branches.values().map(|b| {
-            BranchImg(b.id, b.name.clone(), b.created_by_id, b.created_at, b.status == BranchStatus::Merged)
-        }),
+        s.branches
+            .values()
+            .map(|b| BranchImg(b.id, b.name.clone(), b.created_by_id, b.created_at, b.status == BranchStatus::Merged)),
         s.branches.len(),
     );
     let runs = seq(
@@ -281,7 +277,8 @@ fn build(img: Image) -> Result<State> {
     }
     // Slots beyond the live values are ids of deleted values; refuse absurd counts before
     // allocating.
-    let slots = usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
+    let slots =
+        usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
     let mut slots_vec: Vec<Option<ValueRec>> = Vec::new();
     slots_vec.resize_with(slots, || None);
     for ValueImg(id, feature, bytes, hash, branch, created_on, space, by, run, at) in values {
@@ -291,7 +288,8 @@ fn build(img: Image) -> Result<State> {
         if slot.is_some() {
             return Err(bad(format!("value id {id} appears twice")));
         }
-        *slot = Some(ValueRec { id, feature, value, hash, branch, created_on, space, created_by: by, run, created_at: at });
+        *slot =
+            Some(ValueRec { id, feature, value, hash, branch, created_on, space, created_by: by, run, created_at: at });
     }
     for rec in slots_vec.iter().flatten() {
         s.index_value(rec);

@@ -4,6 +4,7 @@
 
 mod args;
 mod ops;
+pub(crate) mod parse_event;
 pub mod render;
 
 use crate::error::{err, Error, Result};

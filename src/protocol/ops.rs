@@ -199,11 +199,52 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             let (seq, hash) = s.store().head();
             Ok(json!({"seq": seq, "hash": crate::codec::hex(&hash)}))
         }
-        other => {
-            let _ = exec;
-            Err(err!(InvalidInput, "unknown op '{other}'"))
+        "snapshot" => {
+            a.allow(&[])?;
+            if s.context().user != 1 {
+                return Err(err!(PermissionDenied, "snapshots are the instance owner's: only user 1 may take one"));
+            }
+            Ok(json!({"seq": s.store().snapshot()?}))
         }
+        "verify" => {
+            a.allow(&[])?;
+            let v = s.store().verify()?;
+            Ok(json!({"ok": true, "events": v.events,
+                      "head": {"seq": v.head.0, "hash": crate::codec::hex(&v.head.1)},
+                      "state_hash": crate::codec::hex(&v.state_hash)}))
+        }
+        "as_of" => as_of(exec, s, a),
+        other => Err(err!(InvalidInput, "unknown op '{other}'")),
     }
+}
+
+/// Read-only requests an `as_of` may wrap.
+const READ_ONLY: [&str; 9] =
+    ["get", "filter", "count", "list", "get_values", "filter_artifacts", "filter_runs", "history", "head"];
+
+fn as_of(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
+    a.allow(&["seq", "at", "request"])?;
+    let seq = match (a.has("seq"), a.has("at")) {
+        (true, false) => a.u64("seq")?,
+        (false, true) => {
+            let at = a.str("at")?;
+            let micros = crate::value::parse_timestamp(at)
+                .ok_or_else(|| err!(InvalidInput, "field 'at' must be an RFC 3339 time, not '{at}'"))?;
+            exec.store().seq_at_time(micros)?
+        }
+        _ => return Err(err!(InvalidInput, "op 'as_of' takes either 'seq' or 'at'")),
+    };
+    let inner = a.object("request")?;
+    let op = inner.get("op").and_then(Json::as_str).unwrap_or("");
+    if !READ_ONLY.contains(&op) {
+        return Err(err!(InvalidInput, "as_of wraps a read-only request ({}), not '{op}'", READ_ONLY.join(", ")));
+    }
+    if inner.contains_key("as") {
+        return Err(err!(InvalidInput, "the request inside as_of acts in the outer request's context; drop its 'as'"));
+    }
+    let view = exec.store().as_of(seq)?;
+    let session = view.with_context(s.context());
+    run(&Exec::new(view.clone()), &session, &Args::new(op, inner))
 }
 
 fn list(s: &Session, a: &Args<'_>) -> Result<Json> {

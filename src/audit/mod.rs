@@ -72,3 +72,9 @@ impl Session {
         self.store.events(from.max(1), to)
     }
 }
+
+mod export;
+mod verify;
+
+pub use export::import_jsonl;
+pub use verify::Verification;
