@@ -140,15 +140,6 @@ impl Log {
             })
     }
 
-    /// Deletes every record from `seq` on (test and repair tooling: drops a log tail).
-    pub fn truncate_from(&self, seq: u64) -> Result<()> {
-        let keys: Vec<_> = self.tree.range(codec::seq_key(seq)..).keys().collect::<Result<_, _>>()?;
-        for k in keys {
-            self.tree.remove(k)?;
-        }
-        Ok(())
-    }
-
     /// The raw trees, for `dump` and damage tests: (tree name, key, value) in order.
     pub fn raw(&self) -> &sled::Db {
         &self.db

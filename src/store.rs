@@ -150,6 +150,20 @@ impl Store {
         Self::build(log, state, options, Some(dir.to_path_buf()), warnings, from_snapshot)
     }
 
+    /// Opens a store that must already exist (for tools: a wrong path is an error, not a new
+    /// empty store).
+    pub fn open_existing(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let dir = dir.as_ref();
+        if !dir.join("log").join("db").is_file() {
+            return Err(Error::Io(format!(
+                "no fvstore store at {} (create one with `fvstore init {}`)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Self::open_with(dir, options)
+    }
+
     /// A store in memory (backed by a temporary directory removed on drop): for tests and
     /// fuzzing. It takes no snapshots.
     pub fn temporary() -> Result<Store> {
