@@ -190,7 +190,6 @@ impl Session {
                     }
                     Ok(())
                 };
-                check(s, Edit::Link)?;
                 let mut out = Vec::new();
                 for (name, raw) in values {
                     let f = resolve::feature(s, user, &Ref::Name(name.clone()))?;
@@ -219,6 +218,7 @@ impl Session {
                     }
                     if let Some(id) = target {
                         if !s.links.contains(id, host) {
+                            check(s, Edit::Link)?;
                             d.push(vref(id), EventData::Link { host });
                         }
                         out.push(id);
