@@ -6,14 +6,19 @@
 //!
 //! Durable mode: after the insert, `sled::Db::flush` writes sled's buffers, and an
 //! `fdatasync` of sled's data file makes them reach stable storage (sled 0.34's own flush uses
-//! `sync_file_range`, which does not survive a power loss). Buffered mode leaves flushing to
-//! sled's background thread.
+//! `sync_file_range`, which does not survive a power loss). Records larger than sled's blob
+//! threshold (about 128 KiB) go to files under `blobs/` that sled never fsyncs: the writer keeps
+//! groups below that size, and when a bigger record (one huge commit) was written, `sync` also
+//! fsyncs the new blob files and their directory. Buffered mode leaves flushing to sled's
+//! background thread.
 
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event};
+use parking_lot::Mutex;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 const LOG_TREE: &[u8] = b"log";
@@ -31,12 +36,20 @@ pub enum Durability {
     Buffered,
 }
 
+/// Records at least this big may have become sled blob files.
+const BLOB_RISK: usize = 64 << 10;
+
 /// A handle to the log; clones share the same sled database.
 #[derive(Clone)]
 pub(crate) struct Log {
     db: sled::Db,
     tree: sled::Tree,
     data_file: Option<Arc<File>>,
+    dir: Option<Arc<PathBuf>>,
+    /// A record big enough to be a blob was appended since the last sync.
+    big_written: Arc<AtomicBool>,
+    /// Blob files already fsynced (sled names them by a number that only grows).
+    blobs_synced: Arc<Mutex<u64>>,
 }
 
 impl Log {
@@ -51,7 +64,14 @@ impl Log {
         // flush is what makes a flush survive a power loss.
         let data_file = File::open(dir.join("db"))
             .map_err(|e| Error::Io(format!("cannot open {}: {e}", dir.join("db").display())))?;
-        Self::init(db, Some(Arc::new(data_file)))
+        // Make the store's own directory entries durable once.
+        File::open(dir)?.sync_all()?;
+        if let Some(parent) = dir.parent().and_then(|p| File::open(p).ok()) {
+            parent.sync_all()?;
+        }
+        let mut log = Self::init(db, Some(Arc::new(data_file)))?;
+        log.dir = Some(Arc::new(dir.to_path_buf()));
+        Ok(log)
     }
 
     /// A log that lives in memory and a temporary directory removed on drop.
@@ -79,7 +99,14 @@ impl Log {
             }
         }
         let tree = db.open_tree(LOG_TREE)?;
-        Ok(Log { db, tree, data_file })
+        Ok(Log {
+            db,
+            tree,
+            data_file,
+            dir: None,
+            big_written: Arc::default(),
+            blobs_synced: Arc::default(),
+        })
     }
 
     /// Appends events as one atomic sled record (one or more whole commits). Not yet durable:
@@ -87,6 +114,9 @@ impl Log {
     pub fn append(&self, events: Vec<Event>) -> Result<()> {
         let Some(first) = events.first().map(|e| e.seq) else { return Ok(()) };
         let bytes = codec::encode_batch(&Batch { events });
+        if bytes.len() >= BLOB_RISK {
+            self.big_written.store(true, Ordering::Release);
+        }
         self.tree.insert(codec::seq_key(first), bytes)?;
         Ok(())
     }
@@ -97,6 +127,27 @@ impl Log {
         if let Some(f) = &self.data_file {
             f.sync_data()?;
         }
+        if self.big_written.swap(false, Ordering::AcqRel) {
+            self.sync_blobs()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs blob files sled wrote since the last call, and the blob directory.
+    fn sync_blobs(&self) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let blobs = dir.join("blobs");
+        let mut synced = self.blobs_synced.lock();
+        let mut newest = *synced;
+        for entry in std::fs::read_dir(&blobs)?.flatten() {
+            let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
+            if n > *synced {
+                File::open(entry.path())?.sync_all()?;
+                newest = newest.max(n);
+            }
+        }
+        *synced = newest;
+        File::open(&blobs)?.sync_all()?;
         Ok(())
     }
 

@@ -16,8 +16,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Most events written as one sled record; a bigger backlog is split.
+/// Most events written as one sled record; a bigger backlog is split (between commits).
 const MAX_GROUP: usize = 1 << 16;
+
+/// Groups stop growing past this many (estimated) bytes, so that a group stays below sled's
+/// blob threshold and lands in sled's main file (see `log`).
+const MAX_GROUP_BYTES: usize = 48 << 10;
+
+/// A rough upper estimate of an event's encoded size.
+fn estimate(e: &Event) -> usize {
+    160 + match &e.data {
+        crate::event::EventData::CreateValue { value, .. } => value.len(),
+        crate::event::EventData::Merge { moved } => moved.len() * 16,
+        _ => 64,
+    }
+}
 
 /// How far the log is durable, shared by the writer thread and the callers.
 #[derive(Default)]
@@ -137,10 +150,29 @@ impl Drop for Writer {
 }
 
 fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
-    while let Ok(mut group) = rx.recv() {
-        while group.len() < MAX_GROUP {
+    let mut next: Option<Vec<Event>> = None;
+    loop {
+        let first = match next.take() {
+            Some(commit) => commit,
+            None => match rx.recv() {
+                Ok(commit) => commit,
+                Err(_) => break,
+            },
+        };
+        let mut bytes: usize = first.iter().map(estimate).sum();
+        let mut group = first;
+        // Take every commit waiting, up to the group limits; a commit is never split.
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
-                Ok(more) => group.extend(more),
+                Ok(more) => {
+                    let more_bytes: usize = more.iter().map(estimate).sum();
+                    if bytes + more_bytes > MAX_GROUP_BYTES {
+                        next = Some(more);
+                        break;
+                    }
+                    bytes += more_bytes;
+                    group.extend(more);
+                }
                 Err(_) => break,
             }
         }
