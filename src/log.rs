@@ -99,14 +99,7 @@ impl Log {
             }
         }
         let tree = db.open_tree(LOG_TREE)?;
-        Ok(Log {
-            db,
-            tree,
-            data_file,
-            dir: None,
-            big_written: Arc::default(),
-            blobs_synced: Arc::default(),
-        })
+        Ok(Log { db, tree, data_file, dir: None, big_written: Arc::default(), blobs_synced: Arc::default() })
     }
 
     /// Appends events as one atomic sled record (one or more whole commits). Not yet durable:

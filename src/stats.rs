@@ -103,7 +103,13 @@ impl Store {
                             b.events.len(),
                             b.events
                                 .iter()
-                                .map(|e| format!("#{} {} {} {}", e.seq, e.data.kind(), e.record.kind.as_str(), e.record.id))
+                                .map(|e| format!(
+                                    "#{} {} {} {}",
+                                    e.seq,
+                                    e.data.kind(),
+                                    e.record.kind.as_str(),
+                                    e.record.id
+                                ))
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),

@@ -394,7 +394,6 @@ fn deleting_a_run_for_good_removes_its_links_and_keeps_the_values() {
 }
 
 #[test]
-#[ignore = "engine bug: a run becomes deletable once the records created under it are removed"]
 fn a_run_stays_protected_after_its_records_are_removed() {
     let store = mem();
     let root = store.session();

@@ -291,7 +291,6 @@ fn an_archived_value_refuses_add_values_even_when_linked() {
 }
 
 #[test]
-#[ignore = "engine bug: add_values with the same new (feature, value) twice creates two records with one dedup key"]
 fn the_same_value_twice_in_one_call_is_one_record_and_one_link() {
     let (store, s, host) = setup();
     let head = store.head();
@@ -303,7 +302,6 @@ fn the_same_value_twice_in_one_call_is_one_record_and_one_link() {
 }
 
 #[test]
-#[ignore = "engine bug: add_values with an existing value twice drafts two restores and two link events"]
 fn an_existing_value_twice_in_one_call_is_linked_once() {
     let (store, s, host) = setup();
     let v = value_id(&s, Some("temp"), 5.0);

@@ -5,7 +5,8 @@
 //! ```text
 //! file  = version byte, header (bincode), image (bincode)
 //! header = fold_version u32, seq u64, head [32], last_at i64, state_hash [32]
-//! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links
+//! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links,
+//!          runs_used
 //!          each a length-prefixed sequence in id (or key) order
 //! ```
 
@@ -141,7 +142,8 @@ fn image_bytes(s: &State) -> Vec<u8> {
     );
     let links = seq(s.links.all().map(|(h, v, m)| LinkImg(h, v, m.by, m.at, m.run)), s.links.len());
     let mut out = Vec::new();
-    let image = (counters, users, spaces, roles, branches, runs, features, artifacts, values, links);
+    let runs_used = seq(s.runs_used.iter().copied(), s.runs_used.len());
+    let image = (counters, users, spaces, roles, branches, runs, features, artifacts, values, links, runs_used);
     match bincode::serde::encode_into_std_write(&image, &mut out, config()) {
         Ok(_) => out,
         Err(e) => panic!("encoding a snapshot image failed: {e}"),
@@ -188,6 +190,7 @@ type Image = (
     Vec<ArtifactImg>,
     Vec<ValueImg>,
     Vec<LinkImg>,
+    Vec<u64>,
 );
 
 fn bad(reason: impl Into<String>) -> Error {
@@ -220,8 +223,9 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
 }
 
 fn build(img: Image) -> Result<State> {
-    let (c, users, spaces, roles, branches, runs, features, artifacts, values, links) = img;
+    let (c, users, spaces, roles, branches, runs, features, artifacts, values, links, runs_used) = img;
     let mut s = State::new();
+    s.runs_used = runs_used.into_iter().collect();
     s.users.clear();
     s.user_by_handle.clear();
     s.spaces.clear();

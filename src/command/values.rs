@@ -190,6 +190,19 @@ impl Session {
                     }
                     Ok(())
                 };
+                if replace {
+                    let mut seen = std::collections::BTreeSet::new();
+                    if let Some((dup, _)) = values.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+                        return Err(err!(
+                            ValidationError,
+                            "set_values names feature '{dup}' twice; give one value per feature"
+                        ));
+                    }
+                }
+                // Values found or drafted earlier in this call, and links drafted, so that the
+                // same value named twice is one record, one restore and one link.
+                let mut resolved: std::collections::HashMap<(u64, [u8; 32]), u64> = std::collections::HashMap::new();
+                let mut linked = std::collections::BTreeSet::new();
                 let mut out = Vec::new();
                 for (name, raw) in values {
                     let f = resolve::feature(s, user, &Ref::Name(name.clone()))?;
@@ -203,7 +216,15 @@ impl Session {
                         None
                     } else {
                         let p = prepare(s, user, Some(&Ref::Id(f.id as i64)), raw.clone(), &limits)?;
-                        Some(self.value_for_link(s, d, &p)?)
+                        let key = (f.id, p.hash);
+                        match resolved.get(&key) {
+                            Some(id) => Some(*id),
+                            None => {
+                                let id = self.value_for_link(s, d, &p)?;
+                                resolved.insert(key, id);
+                                Some(id)
+                            }
+                        }
                     };
                     if replace {
                         let linked: Vec<u64> = s
@@ -217,7 +238,7 @@ impl Session {
                         }
                     }
                     if let Some(id) = target {
-                        if !s.links.contains(id, host) {
+                        if !s.links.contains(id, host) && linked.insert(id) {
                             check(s, Edit::Link)?;
                             d.push(vref(id), EventData::Link { host });
                         }

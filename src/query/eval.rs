@@ -9,7 +9,7 @@ use crate::error::{err, Result};
 use crate::event::Host;
 use crate::state::{OrdEntry, State, ValueRec, ValueRecord};
 use crate::store::Context;
-use crate::value::{cmp_order, parse_date, parse_datetime, range_cmp, Value};
+use crate::value::{cmp_loose, parse_date, parse_datetime, range_cmp, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -328,7 +328,7 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
     let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
     match q.order {
         OrderBy::Id => {}
-        OrderBy::Value => out.sort_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id))),
+        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value, &b.value).then(a.id.cmp(&b.id))),
         OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))),
     }
     if q.descending {

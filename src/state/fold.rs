@@ -24,6 +24,13 @@ impl State {
     /// corruption and discard the state.
     pub(crate) fn fold(&mut self, e: &Event) -> Result<(), FoldError> {
         let id = e.record.id;
+        if let (
+            Some(run),
+            EventData::CreateFeature { .. } | EventData::CreateArtifact { .. } | EventData::CreateValue { .. },
+        ) = (e.run, &e.data)
+        {
+            self.runs_used.insert(run);
+        }
         match &e.data {
             EventData::CreateUser { handle } => {
                 expect_id("user", id, self.next_user)?;

@@ -52,6 +52,9 @@ pub(crate) struct State {
     pub by_creator: HashMap<u64, BTreeSet<u64>>,
     pub by_run: HashMap<u64, BTreeSet<u64>>,
     pub links: Links,
+    /// Runs under which a feature, artifact or value was ever created: they stay protected
+    /// from deletion even after those records are gone (provenance is kept).
+    pub runs_used: BTreeSet<u64>,
     pub next_user: u64,
     pub next_space: u64,
     pub next_branch: i64,
@@ -94,6 +97,7 @@ impl State {
             by_creator: HashMap::new(),
             by_run: HashMap::new(),
             links: Links::default(),
+            runs_used: BTreeSet::new(),
             next_user: 2,
             next_space: 2,
             next_branch: 4,
@@ -171,11 +175,9 @@ impl State {
         self.links.values_of(host)
     }
 
-    /// Does any record name this run as its provenance?
+    /// Was any record ever created under this run?
     pub fn run_has_records(&self, run: u64) -> bool {
-        self.by_run.get(&run).is_some_and(|s| !s.is_empty())
-            || self.features.values().any(|f| f.run_id == Some(run))
-            || self.artifacts.values().any(|a| a.run_id == Some(run))
+        self.runs_used.contains(&run)
     }
 
     /// Iterates live values in id order.

@@ -11,7 +11,7 @@ mod temporal;
 pub(crate) use dtype::{check_name, validate_plain};
 pub use dtype::{Dtype, Limits};
 pub use json::{value_from_json, value_to_json};
-pub(crate) use order::{cmp_order, range_cmp};
+pub(crate) use order::{cmp_loose, cmp_order, range_cmp};
 pub(crate) use temporal::{date_to_micros, format_timestamp, parse_date, parse_datetime, parse_timestamp};
 
 use std::collections::BTreeMap;

@@ -42,7 +42,28 @@ fn cmp_int_float(i: i64, f: f64) -> Ordering {
     }
 }
 
-/// Total order used by `order_by value` and the per-feature value index. Equal ranks with
+/// The order of `order_by value`: like [`cmp_order`] but a number equals a number of the other
+/// type with the same magnitude (and a date its midnight datetime), so ties fall to the id.
+pub(crate) fn cmp_loose(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Int(x), Value::Float(y)) => cmp_int_float(*x, *y),
+        (Value::Float(x), Value::Int(y)) => cmp_int_float(*y, *x).reverse(),
+        (Value::Date(x), Value::DateTime(y)) => date_to_micros(*x).cmp(y),
+        (Value::DateTime(x), Value::Date(y)) => x.cmp(&date_to_micros(*y)),
+        (Value::List(x), Value::List(y)) => {
+            x.iter().zip(y).map(|(p, q)| cmp_loose(p, q)).find(|o| o.is_ne()).unwrap_or_else(|| x.len().cmp(&y.len()))
+        }
+        (Value::Dict(x), Value::Dict(y)) => x
+            .iter()
+            .zip(y)
+            .map(|((ka, va), (kb, vb))| ka.as_bytes().cmp(kb.as_bytes()).then_with(|| cmp_loose(va, vb)))
+            .find(|o| o.is_ne())
+            .unwrap_or_else(|| x.len().cmp(&y.len())),
+        _ => cmp_order(a, b),
+    }
+}
+
+/// Total order used by the per-feature value index. Equal ranks with
 /// equal magnitudes (an int and an equal float, a date and its midnight) tie-break on type so
 /// that the order stays total and consistent with equality.
 pub(crate) fn cmp_order(a: &Value, b: &Value) -> Ordering {
