@@ -53,12 +53,17 @@ impl Session {
         if !exists && user != 1 {
             return Err(err!(DoesNotExist, "no {} {}", r.kind.as_str(), r.id));
         }
-        let mut out = Vec::new();
-        for e in self.store.inner.log.read_from(1) {
-            let e = e?;
-            if touches(&e, r) {
-                out.push(e);
-            }
+        // A host's history shows links of values the reader may read (the owner sees all).
+        let hidden = |e: &Event| -> bool {
+            user != 1
+                && e.record != r
+                && matches!(e.data, EventData::Link { .. } | EventData::Unlink { .. })
+                && !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space)))
+        };
+        let out: Vec<Event> =
+            self.store.events(1, u64::MAX)?.into_iter().filter(|e| touches(e, r) && !hidden(e)).collect();
+        if out.is_empty() && !exists {
+            return Err(err!(DoesNotExist, "no {} {} now or in the log", r.kind.as_str(), r.id));
         }
         Ok(out)
     }

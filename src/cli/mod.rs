@@ -136,7 +136,14 @@ impl Fail {
 impl From<fvstore::Error> for Fail {
     fn from(e: fvstore::Error) -> Fail {
         let code = if matches!(e, fvstore::Error::Corruption { .. }) { 3 } else { 1 };
-        Fail { message: e.message(), code }
+        let mut message = e.message();
+        // sled's lock error carries a Rust debug dump of the OS error; say what to do instead.
+        const HELD: &str = "is held by another process";
+        if let Some(at) = message.find(HELD) {
+            message.truncate(at + HELD.len());
+            message.push_str("; stop that process (or wait for it to finish) and retry");
+        }
+        Fail { message, code }
     }
 }
 

@@ -134,9 +134,25 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
                 let v = refs.iter().map(|r| crate::command::resolve_user(s, r)).collect::<Result<Vec<_>>>()?;
                 p.creators = Some(intersect(p.creators.take(), v));
             }
-            Cond::Run(r) => p.run = Some(*r),
-            Cond::Artifact(v) => p.artifacts.extend(v),
-            Cond::LinkedRun(v) => p.linked_runs.extend(v),
+            Cond::Run(r) => {
+                if let Some(id) = r {
+                    crate::command::resolve_run(s, *id)?;
+                }
+                p.run = Some(*r);
+            }
+            Cond::Artifact(v) => {
+                // Naming an artifact the actor cannot read is naming one that does not exist.
+                for id in v {
+                    crate::command::resolve_artifact(s, ctx.user, *id)?;
+                }
+                p.artifacts.extend(v);
+            }
+            Cond::LinkedRun(v) => {
+                for id in v {
+                    crate::command::resolve_run(s, *id)?;
+                }
+                p.linked_runs.extend(v);
+            }
             Cond::CreatedAtGte(t) => p.after = Some(p.after.map_or(*t, |a| a.max(*t))),
             Cond::CreatedAtLte(t) => p.before = Some(p.before.map_or(*t, |b| b.min(*t))),
         }
