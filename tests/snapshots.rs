@@ -1,0 +1,523 @@
+//! Snapshots are caches, never trusted (SPEC §8, Snapshots): a damaged, truncated, foreign or
+//! out-of-place snapshot is skipped with a warning, and opening always gives the state of a
+//! full replay. Periodic snapshots are written every N events and old ones pruned; reopening
+//! from a snapshot folds the events after it and answers every query as before closing.
+//!
+//! Files are `DIR/snapshots/snap-<20-digit seq>.bin`: a format version byte, then a bincode
+//! header (fold_version u32, seq u64, head [32], last_at i64, state_hash [32], fixed-width
+//! little-endian), then the image (codec/snapshot.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use fvstore::{BranchSel, FeatureSpec, FixedClock, Host, Options, Query, RecordRef, RecordType, Store, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BASE: i64 = 1_800_000_000_000_000;
+
+/// Byte offsets in a snapshot file (see the module docs).
+const FOLD_VERSION_AT: usize = 1;
+const LAST_AT_AT: usize = 1 + 4 + 8 + 32;
+
+fn options(snapshot_every: u64) -> Options {
+    Options { clock: Arc::new(FixedClock(BASE)), snapshot_every, ..Options::default() }
+}
+
+/// A small xorshift generator: deterministic from the seed, std only.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Runs `ops` random commands of every kind that writes (creates, links, unlinks, trash,
+/// restore, permanent deletes, drafts and merges). Refusals are fine (they write nothing);
+/// damage is not.
+fn workload(store: &Store, ops: usize, seed: u64) {
+    let me = store.session();
+    for (name, dtype) in [("temperature", "float"), ("tissue", "str"), ("count", "int")] {
+        me.create_feature(&FeatureSpec::new(name, dtype)).unwrap();
+    }
+    let mut rng = Rng::new(seed);
+    let mut draft: Option<i64> = None;
+    for _ in 0..ops {
+        let max_value = me.store().head().0.max(1);
+        let v = 1 + rng.below(max_value);
+        let arts = me.artifacts(&BranchSel::All).unwrap();
+        let art = if arts.is_empty() {
+            me.create_artifact("first").unwrap().id
+        } else {
+            arts[usize::try_from(rng.below(arts.len() as u64)).unwrap()].id
+        };
+        let k = rng.below(30);
+        let vref = RecordRef { kind: RecordType::Value, id: v };
+        let r: Result<(), fvstore::Error> = match rng.below(12) {
+            0 => me.get_or_create(Some("temperature".into()), k as f64 * 0.5).map(drop),
+            1 => me.get_or_create(Some("tissue".into()), format!("t{k}")).map(drop),
+            2 | 3 => me
+                .add_values(
+                    Host::Artifact(art),
+                    &[
+                        ("temperature".into(), Value::Float(k as f64 * 0.5)),
+                        ("tissue".into(), Value::Str(format!("t{}", rng.below(30)))),
+                    ],
+                )
+                .map(drop),
+            4 => me.delete(vref, false).map(drop),
+            5 => me.restore(vref).map(drop),
+            6 => me.delete(vref, true).map(drop),
+            7 => me.unlink(v, Host::Artifact(art)).map(drop),
+            8 => me.create_artifact(&format!("data/{k}.h5ad")).map(drop),
+            9 => {
+                let b = match draft {
+                    Some(b) => b,
+                    None => {
+                        let b = me.create_branch(&format!("draft{}", me.store().head().0)).unwrap().id;
+                        draft = Some(b);
+                        b
+                    }
+                };
+                me.clone().on_branch(b).get_or_create(Some("count".into()), i64::try_from(k).unwrap()).map(drop)
+            }
+            10 => match draft.take() {
+                Some(b) => me.merge_branch(b).map(drop),
+                None => Ok(()),
+            },
+            _ => me.remove_values(Host::Artifact(art), "tissue").map(drop),
+        };
+        if let Err(e) = r {
+            assert!(!matches!(e, fvstore::Error::Corruption { .. } | fvstore::Error::Io(_)), "{e}");
+        }
+    }
+}
+
+/// What a user sees: a fixed set of queries, rendered for comparison.
+fn answers(store: &Store) -> String {
+    let me = store.session();
+    let all = me.filter(&Query::new().filter("branch", "all")).unwrap();
+    let default_count = me.count(&Query::new()).unwrap();
+    let warm = me.count(&Query::new().filter("feature", "temperature").filter("value__gt", 5.0)).unwrap();
+    let tissues = me.filter(&Query::new().filter("feature", "tissue").order_by("-value").limit(5)).unwrap();
+    let arts = me.artifacts(&BranchSel::All).unwrap();
+    let values: Vec<_> = arts.iter().map(|a| me.get_values(Host::Artifact(a.id)).unwrap()).collect();
+    let warm_arts = me.filter_artifacts(&[("temperature__gt".into(), Value::Float(5.0))]).unwrap();
+    let features = me.features(&BranchSel::All).unwrap();
+    let branches = me.branches().unwrap();
+    format!("{all:?}\n{default_count}\n{warm}\n{tissues:?}\n{arts:?}\n{values:?}\n{warm_arts:?}\n{features:?}\n{branches:?}")
+}
+
+/// Snapshot files, oldest first (temporary files excluded).
+fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir.join("snapshots"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let seq = name.strip_prefix("snap-")?.strip_suffix(".bin")?.parse().ok()?;
+            Some((seq, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn snap_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join("snapshots").join(format!("snap-{seq:020}.bin"))
+}
+
+fn copy_dir(from: &Path, to: &Path, with_snapshots: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if with_snapshots || entry.file_name() != "snapshots" {
+                copy_dir(&entry.path(), &target, with_snapshots);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// What a full replay of the log gives: (state hash, head, answers), from a copy of the store
+/// without its snapshots.
+fn full_replay(dir: &Path) -> ([u8; 32], (u64, [u8; 32]), String) {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir, copy.path(), false);
+    let store = Store::open_with(copy.path(), options(0)).unwrap();
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+    (store.state_hash(), store.head(), answers(&store))
+}
+
+/// A closed store with two snapshots: one in the middle of the log, one at its head (written on
+/// close). Returns (middle seq, head seq).
+fn two_snapshots(dir: &Path, seed: u64) -> (u64, u64) {
+    let store = Store::open_with(dir, options(0)).unwrap();
+    workload(&store, 60, seed);
+    let middle = store.snapshot().unwrap();
+    workload(&store, 60, seed + 1);
+    let head = store.head().0;
+    assert!(head > middle, "the workload wrote nothing after the first snapshot");
+    drop(store);
+    let files: Vec<u64> = snapshot_files(dir).iter().map(|(s, _)| *s).collect();
+    assert_eq!(files, vec![middle, head], "snapshots after a clean close");
+    (middle, head)
+}
+
+/// Damages the newest snapshot of a two-snapshot store with `damage(store dir, newest file)`,
+/// then checks that opening skips it with a warning and gives exactly the full replay.
+fn check_damaged_newest(seed: u64, damage: impl FnOnce(&Path, &Path)) -> (Store, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let (_, head) = two_snapshots(&dir, seed);
+    let (replay_hash, replay_head, replay_answers) = full_replay(&dir);
+    damage(&dir, &snap_path(&dir, head));
+    let store = Store::open_with(&dir, options(0)).expect("open with a damaged snapshot");
+    assert!(!store.warnings().is_empty(), "a damaged snapshot was used without a warning");
+    assert_eq!(store.head(), replay_head, "head differs from a full replay");
+    assert_eq!(store.state_hash(), replay_hash, "state differs from a full replay");
+    assert_eq!(answers(&store), replay_answers, "answers differ from a full replay");
+    // The store works on: a new commit and a clean verify.
+    store.session().create_artifact("after/damage").unwrap();
+    (store, tmp)
+}
+
+fn rewrite(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    f(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn truncated_snapshot_is_skipped() {
+    check_damaged_newest(1, |_, p| rewrite(p, |b| b.truncate(b.len() / 2)));
+}
+
+#[test]
+fn snapshot_cut_by_a_few_bytes_is_skipped() {
+    check_damaged_newest(2, |_, p| rewrite(p, |b| b.truncate(b.len() - 3)));
+}
+
+#[test]
+fn flipped_bytes_in_the_middle_are_detected() {
+    check_damaged_newest(3, |_, p| {
+        rewrite(p, |b| {
+            let mid = b.len() / 2;
+            for x in &mut b[mid..mid + 4] {
+                *x ^= 0x5a;
+            }
+        });
+    });
+}
+
+#[test]
+fn wrong_format_version_byte_is_skipped() {
+    check_damaged_newest(4, |_, p| rewrite(p, |b| b[0] = b[0].wrapping_add(1)));
+}
+
+#[test]
+fn empty_snapshot_file_is_skipped() {
+    check_damaged_newest(5, |_, p| std::fs::write(p, b"").unwrap());
+}
+
+#[test]
+fn snapshot_of_another_fold_version_is_skipped() {
+    // The fold version is the header's first field: a u32, little-endian, after the format
+    // byte. It is outside the image, so the state hash still checks out: only the fold version
+    // check can refuse it.
+    check_damaged_newest(6, |_, p| {
+        rewrite(p, |b| {
+            let v = u32::from_le_bytes(b[FOLD_VERSION_AT..FOLD_VERSION_AT + 4].try_into().unwrap());
+            assert_eq!(v, 1, "the fold version field is where the format says");
+            b[FOLD_VERSION_AT..FOLD_VERSION_AT + 4].copy_from_slice(&(v + 1).to_le_bytes());
+        });
+    });
+}
+
+#[test]
+fn snapshot_of_another_store_at_the_same_seq_is_skipped() {
+    // A well-formed snapshot at the right sequence number, but of another history: its head
+    // does not match the log.
+    let other = tempfile::tempdir().unwrap();
+    check_damaged_newest(7, |dir, p| {
+        let head = snapshot_files(dir).last().unwrap().0;
+        let store = Store::open_with(other.path(), options(0)).unwrap();
+        workload(&store, 10, 99);
+        while store.head().0 < head {
+            store.session().create_artifact("padding").unwrap(); // one event each
+        }
+        assert_eq!(store.snapshot().unwrap(), head);
+        drop(store);
+        std::fs::copy(snap_path(other.path(), head), p).unwrap();
+    });
+}
+
+#[test]
+fn snapshot_ahead_of_the_log_is_skipped() {
+    // A genuine snapshot from later in the same history (the store was copied before those
+    // events): its seq is beyond the log's end.
+    let later = tempfile::tempdir().unwrap();
+    check_damaged_newest(8, |dir, p| {
+        copy_dir(dir, later.path(), true);
+        let store = Store::open_with(later.path(), options(0)).unwrap();
+        workload(&store, 30, 1234);
+        let later_head = store.snapshot().unwrap();
+        drop(store);
+        std::fs::copy(snap_path(later.path(), later_head), snap_path(dir, later_head)).unwrap();
+        std::fs::remove_file(p).unwrap();
+    });
+}
+
+#[test]
+#[ignore = "engine bug: a snapshot file whose name claims a seq other than its header's is loaded \
+            without a warning (snapshot::newest_valid never compares the file name with the header)"]
+fn snapshot_renamed_to_a_seq_beyond_the_log_is_skipped() {
+    check_damaged_newest(9, |dir, p| {
+        std::fs::rename(p, snap_path(dir, 1_000_000)).unwrap();
+    });
+}
+
+#[test]
+#[ignore = "engine bug: as_of(seq) picks snapshots by file name and trusts a file whose header seq is \
+            beyond seq, so a misnamed snapshot makes as_of answer with a later state"]
+fn as_of_never_uses_a_snapshot_from_after_its_seq() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (middle, head) = two_snapshots(dir, 10);
+    // The newest snapshot (state after `head`) renamed to claim `middle - 5`: by name, it is the
+    // snapshot for as_of(middle - 3).
+    std::fs::rename(snap_path(dir, head), snap_path(dir, middle - 5)).unwrap();
+    let store = Store::open_with(dir, options(0)).unwrap();
+    let seq = middle - 3;
+    let view = store.as_of(seq).unwrap();
+    assert_eq!(view.head().0, seq, "as_of({seq}) shows the state after event {}", view.head().0);
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir, copy.path(), false);
+    let replay = Store::open_with(copy.path(), options(0)).unwrap();
+    assert_eq!(answers(&view), answers(&replay.as_of(seq).unwrap()));
+}
+
+#[test]
+#[ignore = "engine bug: the snapshot header (seq, head, last_at) is outside the state hash, and last_at \
+            is not checked against the log; a damaged last_at is trusted and later events are stamped \
+            before earlier ones"]
+fn damaged_last_at_in_the_header_is_not_trusted() {
+    // The damage leaves the image (and its hash) intact, so the state hash of the open equals a
+    // replay's; what differs is the time the next event is stamped with.
+    let (store, _tmp) = check_damaged_newest(11, |_, p| {
+        rewrite(p, |b| b[LAST_AT_AT..LAST_AT_AT + 8].copy_from_slice(&0i64.to_le_bytes()));
+    });
+    // check_damaged_newest committed one event after opening; every event is stamped at least
+    // 1 ms after the one before it.
+    let log = store.session().log(1, u64::MAX).unwrap();
+    for pair in log.windows(2) {
+        assert!(
+            pair[1].at >= pair[0].at + 1000,
+            "event {} is stamped {} but event {} {} (SPEC §8: never earlier than 1 ms after)",
+            pair[1].seq,
+            pair[1].at,
+            pair[0].seq,
+            pair[0].at
+        );
+    }
+}
+
+#[test]
+fn both_snapshots_damaged_means_a_full_replay() {
+    check_damaged_newest(12, |dir, p| {
+        rewrite(p, |b| b.truncate(10));
+        let (_, oldest) = &snapshot_files(dir)[0];
+        rewrite(oldest, |b| {
+            let mid = b.len() / 2;
+            b[mid] ^= 1;
+        });
+    });
+}
+
+#[test]
+fn leftover_temporary_file_is_ignored() {
+    // A crash between writing and renaming leaves `snap-….bin.tmp`: never read.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_, head) = two_snapshots(dir, 13);
+    let (replay_hash, replay_head, _) = full_replay(dir);
+    std::fs::write(dir.join("snapshots").join(format!("snap-{:020}.bin.tmp", head + 5)), b"half a snap").unwrap();
+    let store = Store::open_with(dir, options(0)).unwrap();
+    assert_eq!((store.state_hash(), store.head()), (replay_hash, replay_head));
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+}
+
+#[test]
+fn periodic_snapshots_are_written_and_pruned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = Store::open_with(dir, options(50)).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut round = 0;
+    while store.head().0 < 300 {
+        workload(&store, 10, 100 + round);
+        round += 1;
+        seen.extend(snapshot_files(dir).into_iter().map(|(s, _)| s));
+    }
+    let head = store.head().0;
+    // Periodic snapshots are written off the write path (a new file appears, then the oldest is
+    // pruned): wait until one within the last 50 events is there and the pruning is done.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let files = snapshot_files(dir);
+        seen.extend(files.iter().map(|(s, _)| *s));
+        if files.len() <= 2 && files.last().is_some_and(|(s, _)| *s + 50 > head) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "snapshots near head {head} never settled to two: {files:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seen.len() >= 3, "a snapshot every 50 events over {head} events; saw only {seen:?}");
+    let files = snapshot_files(dir);
+    assert!(files.iter().all(|(s, _)| *s >= 50 && *s <= head), "{files:?}");
+    let hash = store.state_hash();
+    let answers_before = answers(&store);
+    drop(store);
+    let files = snapshot_files(dir);
+    assert!(files.len() <= 2, "after close: {files:?}");
+    assert_eq!(files.last().unwrap().0, head, "a clean close snapshots the final state");
+    let tmp_files = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+    assert_eq!(tmp_files.count(), 0, "no temporary snapshot left behind");
+    let store = Store::open_with(dir, options(50)).unwrap();
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+    assert_eq!(store.state_hash(), hash);
+    assert_eq!(answers(&store), answers_before);
+}
+
+#[test]
+fn reopening_folds_the_events_after_the_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let store = Store::open_with(dir, options(50)).unwrap();
+    workload(&store, 140, 21);
+    let head = store.head();
+    let hash = store.state_hash();
+    let answers_before = answers(&store);
+    drop(store);
+    let (replay_hash, replay_head, replay_answers) = full_replay(dir);
+    assert_eq!((replay_hash, replay_head), (hash, head), "the live state is the replay of its log");
+    assert_eq!(replay_answers, answers_before);
+
+    // From the snapshot at the head (written on close).
+    let store = Store::open_with(dir, options(50)).unwrap();
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+    assert_eq!((store.state_hash(), store.head()), (hash, head));
+    assert_eq!(answers(&store), answers_before);
+    drop(store);
+
+    // From the older periodic snapshot: the close snapshot removed, the events after the
+    // periodic one are folded.
+    let files = snapshot_files(dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (periodic, _) = files[0];
+    assert!(periodic < head.0 && periodic >= 50, "periodic snapshot at {periodic}, head {}", head.0);
+    std::fs::remove_file(&files[1].1).unwrap();
+    let store = Store::open_with(dir, options(50)).unwrap();
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+    assert_eq!(store.head(), head, "events after snapshot {periodic} folded");
+    assert_eq!(store.state_hash(), hash);
+    assert_eq!(answers(&store), answers_before);
+    store.verify().unwrap();
+
+    // And the store goes on from there: new events, a clean close, the same again.
+    workload(&store, 20, 22);
+    let (head2, hash2, answers2) = (store.head(), store.state_hash(), answers(&store));
+    drop(store);
+    let store = Store::open_with(dir, options(50)).unwrap();
+    assert_eq!((store.head(), store.state_hash()), (head2, hash2));
+    assert_eq!(answers(&store), answers2);
+}
+
+#[test]
+fn snapshot_on_demand_and_as_of_agree_with_a_replay() {
+    // as_of a seq at, before and after snapshots gives what a full replay to that seq gives.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (middle, head) = two_snapshots(dir, 30);
+    let store = Store::open_with(dir, options(0)).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir, copy.path(), false);
+    let replay = Store::open_with(copy.path(), options(0)).unwrap();
+    for seq in [0, 1, middle - 1, middle, middle + 1, head - 1, head] {
+        let a = store.as_of(seq).unwrap();
+        let b = replay.as_of(seq).unwrap();
+        assert_eq!(a.head(), b.head(), "as_of({seq})");
+        assert_eq!(a.head().0, seq, "as_of({seq})");
+        assert_eq!(a.state_hash(), b.state_hash(), "as_of({seq})");
+        assert_eq!(answers(&a), answers(&b), "as_of({seq})");
+    }
+    assert!(matches!(store.as_of(head + 1), Err(fvstore::Error::ValidationError(_))));
+}
+
+/// Commands whose answers depend on derived state (indexes, counters, protection of runs,
+/// name uniqueness, the last timestamp), run on a store; their answers, rendered.
+fn probe(store: &Store) -> String {
+    let me = store.session();
+    let mut out = Vec::new();
+    for run in me.runs().unwrap() {
+        out.push(format!("delete_run {}: {:?}", run.id, me.delete_run(run.id, true)));
+    }
+    for v in me.filter(&Query::new().filter("branch", "all")).unwrap() {
+        let f = v.feature_id.map(|id| fvstore::Ref::from(id));
+        out.push(format!("get_or_create {}: {:?}", v.id, me.get_or_create(f, v.value.clone()).map(|(r, e)| (r.id, e))));
+    }
+    for b in me.branches().unwrap() {
+        out.push(format!("merge {}: {:?}", b.id, me.merge_branch(b.id).map_err(|e| e.kind())));
+    }
+    out.push(format!("{:?}", me.create_user("ALICE").map_err(|e| e.kind())));
+    out.push(format!("{:?}", me.create_feature(&FeatureSpec::new("temperature", "int")).map_err(|e| e.kind())));
+    out.push(format!("{:?}", me.create_artifact("probe").map(|a| (a.id, a.created_at))));
+    out.push(format!("{:?}", me.get_or_create(Some("tissue".into()), "probe").map(|(r, e)| (r.id, r.created_at, e))));
+    out.push(format!("{:?}", me.log(1, u64::MAX).unwrap().last().map(|e| (e.seq, e.at))));
+    out.push(format!("{:?}", store.state_hash()));
+    out.join("\n")
+}
+
+#[test]
+fn snapshot_open_behaves_like_a_full_replay() {
+    // The state hash covers the snapshot image; this checks what the image does not show:
+    // every command that reads derived state answers the same after a snapshot open as after
+    // a full replay.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    {
+        let store = Store::open_with(&dir, options(0)).unwrap();
+        workload(&store, 80, 40);
+        let me = store.session();
+        me.create_user("alice").unwrap();
+        let used = me.start_run("used").unwrap().id;
+        me.start_run("unused").unwrap();
+        let under = me.clone().with_run(used);
+        let gone = under.get_or_create(Some("tissue".into()), "made under the run").unwrap().0.id;
+        under.create_artifact("made/under/the/run").unwrap();
+        me.delete(RecordRef { kind: RecordType::Value, id: gone }, true).unwrap();
+        me.finish_run(used).unwrap();
+        workload(&store, 40, 41);
+    }
+    let from_snapshot = tmp.path().join("from_snapshot");
+    let replayed = tmp.path().join("replayed");
+    copy_dir(&dir, &from_snapshot, true);
+    copy_dir(&dir, &replayed, false);
+    let a = probe(&Store::open_with(&from_snapshot, options(0)).unwrap());
+    let b = probe(&Store::open_with(&replayed, options(0)).unwrap());
+    assert!(a.contains("ProtectedError"), "the run with records is protected:\n{a}");
+    assert_eq!(a, b);
+}
