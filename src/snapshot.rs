@@ -67,10 +67,17 @@ pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads and checks one snapshot file against the log.
-pub(crate) fn load(path: &Path, log: &Log) -> Result<State> {
+/// Reads and checks one snapshot file against the log. `named` is the seq in its file name,
+/// which must be the seq inside it.
+pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
     let bytes = fs::read(path)?;
     let SnapshotFile { fold_version, state } = codec::decode_snapshot(&bytes)?;
+    if state.seq != named {
+        return Err(Error::corrupt(
+            Some(named),
+            format!("snapshot file is named for event {named} but holds the state after event {}", state.seq),
+        ));
+    }
     if fold_version != FOLD_VERSION {
         return Err(Error::corrupt(
             None,
@@ -93,15 +100,27 @@ pub(crate) fn load(path: &Path, log: &Log) -> Result<State> {
 }
 
 /// The newest snapshot that loads and checks out, with at most `max_seq`; warnings for the
-/// ones skipped.
-pub(crate) fn newest_valid(store: &Path, log: &Log, max_seq: u64, warnings: &mut Vec<String>) -> Option<State> {
+/// ones skipped. With `quarantine`, a skipped file is renamed to `*.skipped` so that it is
+/// not tried (or reported by `verify`) again; it is kept for inspection.
+pub(crate) fn newest_valid(
+    store: &Path,
+    log: &Log,
+    max_seq: u64,
+    quarantine: bool,
+    warnings: &mut Vec<String>,
+) -> Option<State> {
     for (seq, path) in list(store) {
         if seq > max_seq {
             continue;
         }
-        match load(&path, log) {
+        match load(&path, seq, log) {
             Ok(s) => return Some(s),
-            Err(e) => warnings.push(format!("skipped snapshot {}: {}", path.display(), e.message())),
+            Err(e) => {
+                warnings.push(format!("skipped snapshot {}: {}", path.display(), e.message()));
+                if quarantine {
+                    let _ = fs::rename(&path, path.with_extension("skipped"));
+                }
+            }
         }
     }
     None

@@ -132,7 +132,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create store {}: {e}", dir.display())))?;
         let log = Log::open(&dir.join("log"), options.durability)?;
         let mut warnings = Vec::new();
-        let start = snapshot::newest_valid(dir, &log, u64::MAX, &mut warnings);
+        let start = snapshot::newest_valid(dir, &log, u64::MAX, true, &mut warnings);
         let from_snapshot = start.as_ref().map_or(0, |s| s.seq);
         let state = match start {
             Some(s) => match replay(&log, s, u64::MAX) {
@@ -427,7 +427,7 @@ impl Store {
         self.flush_pending()?;
         let mut warnings = Vec::new();
         let start = match self.dir() {
-            Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, &mut warnings),
+            Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, false, &mut warnings),
             None => None,
         };
         let state = replay(&self.inner.log, start.unwrap_or_default(), seq)?;

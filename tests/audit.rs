@@ -327,8 +327,6 @@ fn truncated_tail_opens_as_the_prefix() {
 }
 
 #[test]
-#[ignore = "engine bug: verify() compares with the newest snapshot file even when open skipped it as \
-            ahead of the log, and fails with Corruption (\"the newest snapshot is ahead of the log\")"]
 fn truncated_tail_verifies_with_a_snapshot_ahead_of_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, _, cut, (hash, expected_head, _)) = truncated_store(tmp.path());
@@ -429,8 +427,6 @@ fn import_refuses_a_changed_canonical_value() {
 }
 
 #[test]
-#[ignore = "engine bug: import reads a created value from data.canonical only; an export whose plain \
-            data.value was changed is imported without complaint"]
 fn import_refuses_a_changed_plain_value() {
     let (mut lines, mut parsed) = altered_export();
     let i = find(&parsed, lines.len() / 3, |e| is_value_create(e) && e["data"]["value"].is_f64());
@@ -843,8 +839,6 @@ fn import_refuses_a_rechained_link_to_a_missing_value() {
 }
 
 #[test]
-#[ignore = "engine bug: import only checks the chain and that the fold does not fail; the fold accepts a \
-            second CreateValue with an existing (feature, hash) dedup key, breaking SPEC §3's uniqueness"]
 fn import_refuses_a_rechained_duplicate_value() {
     let (store, next_value, data) = forgery_base();
     let (lines, seq) = forged_export(&store, vref(next_value), data);
@@ -852,8 +846,6 @@ fn import_refuses_a_rechained_duplicate_value() {
 }
 
 #[test]
-#[ignore = "engine bug: the fold does not check that a CreateValue's hash is blake3 of its canonical bytes; \
-            a re-chained export with a wrong content hash is imported"]
 fn import_refuses_a_rechained_value_with_a_wrong_content_hash() {
     let (store, next_value, data) = forgery_base();
     let fvstore::EventData::CreateValue { feature, branch, space, .. } = data else { unreachable!() };
@@ -864,8 +856,6 @@ fn import_refuses_a_rechained_value_with_a_wrong_content_hash() {
 }
 
 #[test]
-#[ignore = "engine bug: the fold accepts a CreateUser whose handle is already taken (SPEC §1: unique \
-            ignoring case); import of a re-chained export with it succeeds"]
 fn import_refuses_a_rechained_duplicate_handle() {
     let (store, _, _) = forgery_base();
     let next_user = store.session().users().unwrap().len() as u64 + 1;

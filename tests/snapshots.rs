@@ -279,8 +279,6 @@ fn snapshot_ahead_of_the_log_is_skipped() {
 }
 
 #[test]
-#[ignore = "engine bug: a snapshot file whose name claims a seq other than its header's is loaded \
-            without a warning (snapshot::newest_valid never compares the file name with the header)"]
 fn snapshot_renamed_to_a_seq_beyond_the_log_is_skipped() {
     check_damaged_newest(9, |dir, p| {
         std::fs::rename(p, snap_path(dir, 1_000_000)).unwrap();
@@ -288,8 +286,6 @@ fn snapshot_renamed_to_a_seq_beyond_the_log_is_skipped() {
 }
 
 #[test]
-#[ignore = "engine bug: as_of(seq) picks snapshots by file name and trusts a file whose header seq is \
-            beyond seq, so a misnamed snapshot makes as_of answer with a later state"]
 fn as_of_never_uses_a_snapshot_from_after_its_seq() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -308,9 +304,6 @@ fn as_of_never_uses_a_snapshot_from_after_its_seq() {
 }
 
 #[test]
-#[ignore = "engine bug: the snapshot header (seq, head, last_at) is outside the state hash, and last_at \
-            is not checked against the log; a damaged last_at is trusted and later events are stamped \
-            before earlier ones"]
 fn damaged_last_at_in_the_header_is_not_trusted() {
     // The damage leaves the image (and its hash) intact, so the state hash of the open equals a
     // replay's; what differs is the time the next event is stamped with.

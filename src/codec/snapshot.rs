@@ -3,7 +3,7 @@
 //! the state hash (blake3 of the image bytes) identifies a state.
 //!
 //! ```text
-//! file  = version byte, header (bincode), image (bincode)
+//! file  = version byte, header (bincode), image (bincode), blake3 of all before it (32 bytes)
 //! header = fold_version u32, seq u64, head [32], last_at i64, state_hash [32]
 //! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links,
 //!          runs_used
@@ -170,6 +170,9 @@ pub(crate) fn encode_snapshot(s: &State, fold_version: u32) -> Vec<u8> {
         panic!("encoding a snapshot header failed: {e}");
     }
     out.extend_from_slice(&image);
+    // A checksum over everything before it, so the header (seq, head, last_at) is covered too.
+    let check = *blake3::hash(&out).as_bytes();
+    out.extend_from_slice(&check);
     out
 }
 
@@ -200,7 +203,12 @@ fn bad(reason: impl Into<String>) -> Error {
 /// Decodes and checks a snapshot file: version byte, state hash, and the image's own
 /// consistency (ids in range). Never panics.
 pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
-    let (version, body) = bytes.split_first().ok_or_else(|| bad("empty file"))?;
+    let split = bytes.len().checked_sub(32).ok_or_else(|| bad("shorter than its checksum"))?;
+    let (content, check) = bytes.split_at(split);
+    if blake3::hash(content).as_bytes() != check {
+        return Err(bad("file checksum does not match (damaged or truncated)"));
+    }
+    let (version, body) = content.split_first().ok_or_else(|| bad("empty file"))?;
     if *version != FORMAT_VERSION {
         return Err(bad(format!("format version {version}, this build reads {FORMAT_VERSION}")));
     }

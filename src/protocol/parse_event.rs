@@ -93,14 +93,22 @@ pub fn event_from_json(j: &Json) -> Result<Event> {
             branch: d.i64("branch_id")?,
             space: d.u64("space_id")?,
         },
-        ("create", RecordType::Value) => EventData::CreateValue {
-            feature: d.opt_u64("feature_id")?,
-            value: bytes_hex(d.str("canonical")?)
-                .ok_or_else(|| err!(InvalidInput, "event {seq}: 'canonical' must be hex"))?,
-            hash: d.hash("hash")?,
-            branch: d.i64("branch_id")?,
-            space: d.u64("space_id")?,
-        },
+        ("create", RecordType::Value) => {
+            let bytes = bytes_hex(d.str("canonical")?)
+                .ok_or_else(|| err!(InvalidInput, "event {seq}: 'canonical' must be hex"))?;
+            // The plain value a reader sees must say what the exact encoding says.
+            let decoded = crate::codec::decode_value(&bytes, crate::codec::MAX_NESTING)?;
+            if &crate::value::value_to_json(&decoded) != d.get("value")? {
+                return Err(err!(InvalidInput, "event {seq}: 'value' does not match its canonical encoding"));
+            }
+            EventData::CreateValue {
+                feature: d.opt_u64("feature_id")?,
+                value: bytes,
+                hash: d.hash("hash")?,
+                branch: d.i64("branch_id")?,
+                space: d.u64("space_id")?,
+            }
+        }
         ("branch_change", _) => EventData::BranchChange { from: d.i64("from")?, to: d.i64("to")? },
         ("space_change", _) => EventData::SpaceChange { from: d.u64("from")?, to: d.u64("to")? },
         ("link", _) => EventData::Link { host: host(&d)? },

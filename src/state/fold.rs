@@ -34,12 +34,14 @@ impl State {
         match &e.data {
             EventData::CreateUser { handle } => {
                 expect_id("user", id, self.next_user)?;
+                unique(&self.user_by_handle, &handle.to_lowercase(), "user handle")?;
                 self.next_user += 1;
                 self.user_by_handle.insert(handle.to_lowercase(), id);
                 self.users.insert(id, User { id, handle: handle.clone(), created_at: e.at });
             }
             EventData::CreateSpace { name } => {
                 expect_id("space", id, self.next_space)?;
+                unique(&self.space_by_name, &name.to_lowercase(), "space name")?;
                 self.next_space += 1;
                 self.space_by_name.insert(name.to_lowercase(), id);
                 self.spaces.insert(id, Space { id, name: name.clone(), created_by_id: e.actor, created_at: e.at });
@@ -50,6 +52,7 @@ impl State {
                 if bid != self.next_branch {
                     return Err(format!("branch created with id {bid}, expected {}", self.next_branch));
                 }
+                unique(&self.branch_by_name, &name.to_lowercase(), "branch name")?;
                 self.next_branch += 1;
                 self.branch_by_name.insert(name.to_lowercase(), bid);
                 self.branches.insert(
@@ -73,6 +76,7 @@ impl State {
             }
             EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => {
                 expect_id("feature", id, self.next_feature)?;
+                unique(&self.feature_by_name, name, "feature name")?;
                 self.next_feature += 1;
                 self.feature_by_name.insert(name.clone(), id);
                 self.features.insert(
@@ -109,6 +113,14 @@ impl State {
             }
             EventData::CreateValue { feature, value, hash, branch, space } => {
                 expect_id("value", id, self.next_value())?;
+                // Checks no command can fail but a forged log can: the hash is the content's,
+                // and the dedup key is new.
+                if blake3::hash(value).as_bytes() != hash {
+                    return Err(format!("value {id}'s hash is not the hash of its content"));
+                }
+                if self.find_value(*feature, hash).is_some() {
+                    return Err(format!("value {id} repeats the dedup key of an existing value"));
+                }
                 let value = codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
                 let rec = ValueRec {
                     id,
@@ -237,6 +249,17 @@ impl State {
         }
         Ok(())
     }
+}
+
+fn unique<K: std::hash::Hash + Eq, V>(
+    map: &std::collections::HashMap<K, V>,
+    key: &K,
+    what: &str,
+) -> Result<(), FoldError> {
+    if map.contains_key(key) {
+        return Err(format!("the {what} is already taken"));
+    }
+    Ok(())
 }
 
 fn missing(kind: &str, id: u64) -> FoldError {

@@ -130,7 +130,11 @@ pub fn run(a: &DemoArgs) -> Outcome {
     phases.push(Phase::new(
         format!(
             "curation: {} locked, {} archived, {} trashed, {} restored, {} deleted",
-            e.locked, e.archived, e.trashed, e.restored, e.deleted
+            count(e.locked),
+            count(e.archived),
+            count(e.trashed),
+            count(e.restored),
+            count(e.deleted)
         ),
         e.total(),
         t.elapsed(),
