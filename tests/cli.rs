@@ -302,8 +302,8 @@ fn a_damaged_store_is_reported_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let db = sample(&tmp.path().join("s"));
     ok(&["snapshot", "--db", &db]);
-    // A garbage snapshot is skipped with a warning (the log still rebuilds the state), and
-    // verify reports it as damage.
+    // A garbage snapshot is skipped with a warning (the log still rebuilds the state) and set
+    // aside as `*.skipped`, so verify then finds a sound store.
     for s in snapshots(&db) {
         std::fs::write(&s, b"not a snapshot").unwrap();
     }
@@ -311,10 +311,8 @@ fn a_damaged_store_is_reported_in_one_line() {
     assert!(out.status.success());
     assert!(text(&out.stderr).starts_with("fvstore: warning: skipped snapshot"), "{}", text(&out.stderr));
     assert_eq!(serde_json::from_str::<Json>(&text(&out.stdout)).unwrap()["events"], 11);
-    for s in snapshots(&db) {
-        std::fs::write(&s, b"not a snapshot").unwrap();
-    }
-    fails(&["verify", "--db", &db], 3, "snapshot is unreadable");
+    assert!(snapshots(&db).iter().any(|p| p.extension().is_some_and(|e| e == "skipped")));
+    ok(&["verify", "--db", &db]);
 
     // A garbage log cannot be opened by anyone.
     for s in snapshots(&db) {
