@@ -15,10 +15,7 @@ fn durable_creates(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let store = Store::open_with(dir.path(), Options { snapshot_every: 0, ..Options::default() })
             .unwrap_or_else(|e| panic!("open: {e}"));
-        store
-            .session()
-            .create_feature(&FeatureSpec::new("n", "int"))
-            .unwrap_or_else(|e| panic!("feature: {e}"));
+        store.session().create_feature(&FeatureSpec::new("n", "int")).unwrap_or_else(|e| panic!("feature: {e}"));
         let next = Arc::new(AtomicI64::new(0));
         group.throughput(Throughput::Elements(threads as u64));
         group.bench_function(format!("{threads}_writers"), |b| {

@@ -518,7 +518,7 @@ pub(crate) fn check_next(state: &State, e: &Event) -> Result<()> {
     if e.prev != state.head {
         return Err(Error::corrupt(Some(e.seq), "hash chain broken: prev does not match the previous event's hash"));
     }
-    if codec::event_hash(&e) != e.hash {
+    if codec::event_hash(e) != e.hash {
         return Err(Error::corrupt(Some(e.seq), "event hash does not match its contents (tampered or damaged)"));
     }
     Ok(())

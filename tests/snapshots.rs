@@ -469,7 +469,7 @@ fn probe(store: &Store) -> String {
         out.push(format!("delete_run {}: {:?}", run.id, me.delete_run(run.id, true)));
     }
     for v in me.filter(&Query::new().filter("branch", "all")).unwrap() {
-        let f = v.feature_id.map(|id| fvstore::Ref::from(id));
+        let f = v.feature_id.map(fvstore::Ref::from);
         out.push(format!("get_or_create {}: {:?}", v.id, me.get_or_create(f, v.value.clone()).map(|(r, e)| (r.id, e))));
     }
     for b in me.branches().unwrap() {

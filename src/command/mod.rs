@@ -11,7 +11,8 @@ pub use edit::{Outcome, Record};
 pub use registry::FeatureSpec;
 pub use resolve::Ref;
 pub(crate) use resolve::{
-    artifact as resolve_artifact, branch as resolve_branch, feature as resolve_feature, run as resolve_run, space as resolve_space, user as resolve_user, view,
+    artifact as resolve_artifact, branch as resolve_branch, feature as resolve_feature, run as resolve_run,
+    space as resolve_space, user as resolve_user, view,
 };
 
 /// Checks the acting context for a read.
