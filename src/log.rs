@@ -202,15 +202,17 @@ fn at(e: Error, seq: u64) -> Error {
     }
 }
 
-fn open_error(dir: &Path, e: sled::Error) -> Error {
+fn open_error(log_dir: &Path, e: sled::Error) -> Error {
+    // Name the store (the parent of its `log` directory), not sled's internals.
+    let store = log_dir.parent().unwrap_or(log_dir).display();
     match e {
         sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            Error::Io(format!("store {} is held by another process ({io})", dir.display()))
+            Error::Io(format!("store {store} is held by another process; close it there first"))
         }
-        sled::Error::Io(io) => Error::Io(format!("cannot open store {}: {io}", dir.display())),
-        sled::Error::Corruption { at, .. } => {
-            Error::corrupt(None, format!("store {} is damaged (sled reports corruption at {at:?})", dir.display()))
+        sled::Error::Io(io) => Error::Io(format!("cannot open store {store}: {}", io.kind())),
+        sled::Error::Corruption { .. } => {
+            Error::corrupt(None, format!("store {store} is damaged: sled cannot read its log file"))
         }
-        other => Error::Io(format!("cannot open store {}: {other}", dir.display())),
+        other => Error::Io(format!("cannot open store {store}: {other}")),
     }
 }
