@@ -75,11 +75,17 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event> {
 }
 
 /// The chain hash of an event: blake3 over its encoding with `hash` zeroed. It covers `prev`,
-/// so changing any earlier event breaks every hash after it.
+/// so changing any earlier event breaks every hash after it. bincode writes a struct as its
+/// fields in order, so the tuple below encodes exactly as the event with a zero hash; it is
+/// streamed into the hasher without a copy.
 pub fn event_hash(e: &Event) -> [u8; 32] {
-    let mut body = e.clone();
-    body.hash = [0; 32];
-    *blake3::hash(&encode_body(&body)).as_bytes()
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[FORMAT_VERSION]);
+    let body = (e.seq, e.at, e.actor, e.run, e.record, &e.data, e.prev, [0u8; 32]);
+    if let Err(err) = bincode::serde::encode_into_std_write(&body, &mut hasher, config()) {
+        panic!("hashing an event failed: {err}");
+    }
+    *hasher.finalize().as_bytes()
 }
 
 /// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.
