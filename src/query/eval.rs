@@ -226,7 +226,7 @@ impl Plan {
                 let Some(set) = s.by_feature.get(f) else {
                     continue;
                 };
-                match self.tests.iter().find_map(|t| index_range(set, t)) {
+                match self.tests.iter().find_map(|t| index_point(set, t)).or_else(|| index_range(set, &self.tests)) {
                     Some(ids) => out.extend(ids),
                     None => out.extend(set.iter().map(|e| e.id)),
                 }
@@ -262,44 +262,66 @@ impl Plan {
     }
 }
 
-/// Ids in the part of a feature's ordered index that can satisfy `t`, if `t` allows a range.
-fn index_range(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
-    if !t.path.is_empty() {
-        return None;
-    }
-    // A date-like string compares with dates, which sit elsewhere in the order: no range then.
-    let plain = |o: &Value| match o {
+/// Can this operand bound a walk of the ordered index? A date-like string compares with dates,
+/// which sit elsewhere in the order, and lists and dicts have no range: not those.
+fn plain(o: &Value) -> bool {
+    match o {
         Value::Str(s) => parse_date(s).is_none() && parse_datetime(s).is_err(),
         Value::List(_) | Value::Dict(_) | Value::Null => false,
         _ => true,
-    };
-    let lo = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: 0 });
-    let hi = |v: &Value| Bound::Included(OrdEntry { value: v.clone(), id: u64::MAX });
-    let collect = |b: (Bound<OrdEntry>, Bound<OrdEntry>)| set.range(b).map(|e| e.id).collect::<Vec<_>>();
-    match t.op {
-        Op::Eq if plain(&t.operand) => Some(collect((lo(&t.operand), hi(&t.operand)))),
-        Op::In => match &t.operand {
-            Value::List(items) if items.iter().all(plain) => {
-                Some(items.iter().flat_map(|o| collect((lo(o), hi(o)))).collect())
-            }
-            _ => None,
-        },
-        // Ints and floats share one rank: widen by the neighbouring type's tie-break with
-        // unbounded ends inside the rank, and let `accepts` make the exact cut.
-        Op::Gt | Op::Gte if plain(&t.operand) => Some(
-            set.range((lo(&t.operand), rank_end(&t.operand)))
-                .map(|e| e.id)
-                .chain(same_value_other_type(set, &t.operand))
-                .collect(),
-        ),
-        Op::Lt | Op::Lte if plain(&t.operand) => Some(
-            set.range((rank_start(&t.operand), hi(&t.operand)))
-                .map(|e| e.id)
-                .chain(same_value_other_type(set, &t.operand))
-                .collect(),
-        ),
+    }
+}
+
+fn lo(v: &Value) -> Bound<OrdEntry> {
+    Bound::Included(OrdEntry { value: v.clone(), id: 0 })
+}
+
+fn hi(v: &Value) -> Bound<OrdEntry> {
+    Bound::Included(OrdEntry { value: v.clone(), id: u64::MAX })
+}
+
+/// Ids equal to an `eq`/`in` operand, from the ordered index.
+fn index_point(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
+    if !t.path.is_empty() {
+        return None;
+    }
+    let collect = |o: &Value| set.range((lo(o), hi(o))).map(|e| e.id).collect::<Vec<_>>();
+    match (&t.op, &t.operand) {
+        (Op::Eq, o) if plain(o) => Some(collect(o)),
+        (Op::In, Value::List(items)) if items.iter().all(plain) => Some(items.iter().flat_map(collect).collect()),
         _ => None,
     }
+}
+
+/// Ids in the part of the ordered index between the tightest lower and upper range operands
+/// (a superset: ints and floats, dates and datetimes share a rank, so the bands of the other
+/// type around each bound are added and `accepts` makes the exact cut).
+fn index_range(set: &BTreeSet<OrdEntry>, tests: &[ValueTest]) -> Option<Vec<u64>> {
+    let bounds = |ops: &[Op]| -> Option<&Value> {
+        tests
+            .iter()
+            .filter(|t| t.path.is_empty() && ops.contains(&t.op) && plain(&t.operand))
+            .map(|t| &t.operand)
+            .reduce(|a, b| if ops.contains(&Op::Gt) == (crate::value::cmp_order(a, b).is_ge()) { a } else { b })
+    };
+    let lower = bounds(&[Op::Gt, Op::Gte]);
+    let upper = bounds(&[Op::Lt, Op::Lte]);
+    let (start, end) = match (lower, upper) {
+        (None, None) => return None,
+        (Some(l), None) => (lo(l), rank_end(l)),
+        (None, Some(u)) => (rank_start(u), hi(u)),
+        (Some(l), Some(u)) => {
+            if rank_start(l) != rank_start(u) || crate::value::cmp_order(l, u).is_gt() {
+                return Some(Vec::new()); // no value is in both ranges
+            }
+            (lo(l), hi(u))
+        }
+    };
+    let mut ids: Vec<u64> = set.range((start, end)).map(|e| e.id).collect();
+    for o in lower.into_iter().chain(upper) {
+        ids.extend(same_value_other_type(set, o));
+    }
+    Some(ids)
 }
 
 /// Entries equal in magnitude but of the other numeric or temporal type sort just beside the
