@@ -77,15 +77,21 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event> {
 /// The chain hash of an event: blake3 over its encoding with `hash` zeroed. It covers `prev`,
 /// so changing any earlier event breaks every hash after it. bincode writes a struct as its
 /// fields in order, so the tuple below encodes exactly as the event with a zero hash; it is
-/// streamed into the hasher without a copy.
+/// encoded into a reused per-thread buffer and hashed in one call.
 pub fn event_hash(e: &Event) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[FORMAT_VERSION]);
-    let body = (e.seq, e.at, e.actor, e.run, e.record, &e.data, e.prev, [0u8; 32]);
-    if let Err(err) = bincode::serde::encode_into_std_write(&body, &mut hasher, config()) {
-        panic!("hashing an event failed: {err}");
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    *hasher.finalize().as_bytes()
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        buf.push(FORMAT_VERSION);
+        let body = (e.seq, e.at, e.actor, e.run, e.record, &e.data, e.prev, [0u8; 32]);
+        if let Err(err) = bincode::serde::encode_into_std_write(&body, &mut *buf, config()) {
+            panic!("hashing an event failed: {err}");
+        }
+        *blake3::hash(&buf).as_bytes()
+    })
 }
 
 /// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.

@@ -247,7 +247,7 @@ impl Plan {
         }
         if let Allowed::Set(bs) = &self.branches {
             if let Some(sp) = &self.spaces {
-                let by_space: usize = sp.iter().map(|x| s.by_space.get(x).map_or(0, BTreeSet::len)).sum();
+                let by_space: usize = sp.iter().map(|x| s.by_space.get(x).map_or(0, |set| set.len())).sum();
                 let by_branch: usize = bs.iter().map(|b| s.by_branch.get(b).map_or(0, BTreeSet::len)).sum();
                 if by_space < by_branch {
                     return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();

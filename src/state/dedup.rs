@@ -5,11 +5,32 @@
 
 use std::collections::HashMap;
 
+/// The keys are already uniformly spread (bits of a blake3 hash), so they are their own hash.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold any other input in, for completeness.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Dedup {
-    main: HashMap<u64, u64>,
+    main: KeyMap<u64>,
     /// Ids whose 64-bit key was already taken by another value (practically never used).
-    overflow: HashMap<u64, Vec<u64>>,
+    overflow: KeyMap<Vec<u64>>,
 }
 
 pub(crate) fn dedup_key(feature: Option<u64>, hash: &[u8; 32]) -> u64 {
@@ -34,6 +55,10 @@ impl Dedup {
                 self.overflow.entry(key).or_default().push(id);
             }
         }
+    }
+
+    pub fn reserve(&mut self, n: usize) {
+        self.main.reserve(n);
     }
 
     pub fn remove(&mut self, key: u64, id: u64) {

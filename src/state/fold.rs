@@ -4,6 +4,7 @@
 
 use super::links::LinkMeta;
 use super::records::*;
+use super::id_set::Ids;
 use super::{dedup_key, OrdEntry, State, MAIN};
 use crate::codec;
 use crate::event::{Event, EventData, RecordType};
@@ -205,11 +206,11 @@ impl State {
     pub(crate) fn index_value(&mut self, v: &ValueRec) {
         self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
         self.by_feature.entry(v.feature).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
-        self.by_branch.entry(v.branch).or_default().insert(v.id);
-        self.by_space.entry(v.space).or_default().insert(v.id);
-        self.by_creator.entry(v.created_by).or_default().insert(v.id);
+        self.by_branch.entry(v.branch).or_default().add(v.id);
+        self.by_space.entry(v.space).or_default().add(v.id);
+        self.by_creator.entry(v.created_by).or_default().add(v.id);
         if let Some(run) = v.run {
-            self.by_run.entry(run).or_default().insert(v.id);
+            self.by_run.entry(run).or_default().add(v.id);
         }
     }
 
@@ -266,23 +267,14 @@ fn missing(kind: &str, id: u64) -> FoldError {
     format!("event refers to {kind} {id}, which does not exist")
 }
 
-fn move_in<K: std::hash::Hash + Eq>(
-    map: &mut std::collections::HashMap<K, std::collections::BTreeSet<u64>>,
-    from: K,
-    to: K,
-    id: u64,
-) {
+fn move_in<K: std::hash::Hash + Eq, S: Ids>(map: &mut std::collections::HashMap<K, S>, from: K, to: K, id: u64) {
     remove_from(map, from, id);
-    map.entry(to).or_default().insert(id);
+    map.entry(to).or_default().add(id);
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(
-    map: &mut std::collections::HashMap<K, std::collections::BTreeSet<u64>>,
-    key: K,
-    id: u64,
-) {
+fn remove_from<K: std::hash::Hash + Eq, S: Ids>(map: &mut std::collections::HashMap<K, S>, key: K, id: u64) {
     if let Some(set) = map.get_mut(&key) {
-        set.remove(&id);
+        set.take_out(id);
         if set.is_empty() {
             map.remove(&key);
         }

@@ -5,11 +5,14 @@
 
 mod dedup;
 mod fold;
+mod id_set;
+mod rebuild;
 mod links;
 mod records;
 mod value_index;
 
 pub(crate) use dedup::dedup_key;
+pub(crate) use id_set::IdSet;
 pub(crate) use links::{LinkMeta, Links};
 pub(crate) use records::ValueRec;
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
@@ -48,9 +51,9 @@ pub(crate) struct State {
     /// Per feature (None: values without a feature), ordered by value then id.
     pub by_feature: HashMap<Option<u64>, BTreeSet<OrdEntry>>,
     pub by_branch: HashMap<i64, BTreeSet<u64>>,
-    pub by_space: HashMap<u64, BTreeSet<u64>>,
-    pub by_creator: HashMap<u64, BTreeSet<u64>>,
-    pub by_run: HashMap<u64, BTreeSet<u64>>,
+    pub by_space: HashMap<u64, IdSet>,
+    pub by_creator: HashMap<u64, IdSet>,
+    pub by_run: HashMap<u64, IdSet>,
     pub links: Links,
     /// Runs under which a feature, artifact or value was ever created: they stay protected
     /// from deletion even after those records are gone (provenance is kept).
