@@ -1,0 +1,208 @@
+//! The engine side: a store in a temporary directory, reopened on `Reopen`, and every
+//! operation's answer turned into an `Obs`.
+
+use super::obs::{vkey, AObs, FObs, Kind, Obs, RunObs, VObs, R};
+use super::ops::{dtype_for, feature_name, value, Op, BRANCHES, FEATURES, HANDLES, KEYS, RUNS, SPACES};
+use super::spec::T0;
+use fvstore::{
+    Artifact, BranchStatus, Durability, Error, Feature, FeatureSpec, FixedClock, Options, Outcome, Record, Run,
+    Session, Store, ValueRecord,
+};
+use std::sync::Arc;
+
+pub struct Engine {
+    pub dir: tempfile::TempDir,
+    pub store: Option<Store>,
+}
+
+fn options() -> Options {
+    // Small snapshot interval: reopening then loads a snapshot and folds the tail after it.
+    Options {
+        durability: Durability::Buffered,
+        clock: Arc::new(FixedClock(T0)),
+        snapshot_every: 7,
+        ..Options::default()
+    }
+}
+
+pub fn kind(e: &Error) -> Kind {
+    e.kind()
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open_with(dir.path().join("db"), options()).expect("open a fresh store");
+        Engine { dir, store: Some(store) }
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store.as_ref().expect("open store")
+    }
+
+    /// Flushes, drops the store and opens the same directory again.
+    pub fn reopen(&mut self) -> Result<(), String> {
+        self.store().flush().map_err(|e| format!("flush before reopen: {e}"))?;
+        self.store = None;
+        let mut last = String::new();
+        for _ in 0..50 {
+            match Store::open_with(self.dir.path().join("db"), options()) {
+                Ok(s) => {
+                    self.store = Some(s);
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+        }
+        Err(format!("reopen failed: {last}"))
+    }
+
+    pub fn session(&self, handle: &str, run: Option<u64>, branch: i64, space: u64) -> Session {
+        let mut s = self.store().as_user(handle).expect("the actor exists");
+        if let Some(r) = run {
+            s = s.with_run(r);
+        }
+        s.on_branch(branch).in_space(space)
+    }
+
+    pub fn vobs(&self, v: &ValueRecord) -> VObs {
+        VObs {
+            id: v.id,
+            feature_id: v.feature_id,
+            value: vkey(&v.value),
+            hash: v.hash.clone(),
+            branch_id: v.branch_id,
+            created_on_id: v.created_on_id,
+            space_id: v.space_id,
+            created_by_id: v.created_by_id,
+            run_id: v.run_id,
+            created_at: v.created_at,
+            artifact_ids: v.artifact_ids.clone(),
+            run_ids: v.run_ids.clone(),
+        }
+    }
+
+    pub fn values(&self, r: Result<Vec<ValueRecord>, Error>) -> R<Obs> {
+        r.map(|vs| Obs::Values(vs.iter().map(|v| self.vobs(v)).collect())).map_err(|e| kind(&e))
+    }
+
+    pub fn record(&self, r: &Record) -> Obs {
+        match r {
+            Record::Value(v) => Obs::Value(self.vobs(v)),
+            Record::Feature(f) => Obs::Feature(fobs(f)),
+            Record::Artifact(a) => Obs::Artifact(aobs(a)),
+        }
+    }
+
+    /// Runs one operation (not `Reopen`) in a session.
+    pub fn apply(&self, s: &Session, op: &Op) -> R<Obs> {
+        let k = |e: Error| kind(&e);
+        match op {
+            Op::CreateUser(i) => {
+                s.create_user(HANDLES[*i]).map(|u| Obs::User { id: u.id, handle: u.handle, created_at: u.created_at })
+            }
+            Op::CreateSpace(i) => s.create_space(SPACES[*i]).map(|x| Obs::Space {
+                id: x.id,
+                name: x.name,
+                created_by_id: x.created_by_id,
+                created_at: x.created_at,
+            }),
+            Op::Grant { space, user, role } => s.grant(space.clone(), user.clone(), *role).map(|g| Obs::Grant {
+                space_id: g.space_id,
+                user_id: g.user_id,
+                role: g.role,
+            }),
+            Op::CreateBranch(i) => s.create_branch(BRANCHES[*i]).map(|b| Obs::Branch {
+                id: b.id,
+                name: b.name,
+                created_by_id: b.created_by_id,
+                created_at: b.created_at,
+                merged: b.status == BranchStatus::Merged,
+            }),
+            Op::MergeBranch(b) => s.merge_branch(b.clone()).map(Obs::Count),
+            Op::StartRun(i) => s.start_run(RUNS[*i]).map(|r| Obs::Run(runobs(&r))),
+            Op::FinishRun(r) => s.finish_run(*r).map(|r| Obs::Run(runobs(&r))),
+            Op::CreateFeature { name, dtype } => {
+                let (n, _, nullable, coerce) = FEATURES[*name];
+                let spec = FeatureSpec::new(n, dtype_for(*name, *dtype)).nullable(nullable).coerce(coerce);
+                s.create_feature(&spec).map(|f| Obs::Feature(fobs(&f)))
+            }
+            Op::CreateArtifact(i) => s.create_artifact(KEYS[*i]).map(|a| Obs::Artifact(aobs(&a))),
+            Op::GetOrCreate { feature, value: v } => {
+                return s
+                    .get_or_create(feature.clone(), value(*v))
+                    .map(|(r, e)| Obs::GetOrCreate(self.vobs(&r), e))
+                    .map_err(k)
+            }
+            Op::Delete { target, permanent } => s.delete(*target, *permanent).map(|o| Obs::Outcome(outcome(o))),
+            Op::Restore(r) => return s.restore(*r).map(|r| self.record(&r)).map_err(k),
+            Op::SetBranch(r, b) => return s.set_branch(*r, b.clone()).map(|r| self.record(&r)).map_err(k),
+            Op::MoveSpace(r, sp) => return s.move_space(*r, sp.clone()).map(|r| self.record(&r)).map_err(k),
+            Op::Link(v, h) => return s.link(*v, *h).map(|r| Obs::Value(self.vobs(&r))).map_err(k),
+            Op::Unlink(v, h) => return s.unlink(*v, *h).map(|r| Obs::Value(self.vobs(&r))).map_err(k),
+            Op::AddValues(h, items) => return self.values(s.add_values(*h, &pairs(items))),
+            Op::SetValues(h, items) => return self.values(s.set_values(*h, &pairs(items))),
+            Op::RemoveValues(h, f) => s.remove_values(*h, f.clone()).map(Obs::Count),
+            Op::DeleteFeature(f, p) => {
+                s.delete_feature(f.clone(), *p).map(|(id, o)| Obs::FeatureOutcome(id, outcome(o)))
+            }
+            Op::DeleteArtifact(a, p) => s.delete_artifact(*a, *p).map(|o| Obs::Outcome(outcome(o))),
+            Op::DeleteRun(r, p) => s.delete_run(*r, *p).map(|o| Obs::Outcome(outcome(o))),
+            Op::Reopen => Ok(Obs::Unit),
+        }
+        .map_err(k)
+    }
+}
+
+/// The items of add_values / set_values.
+pub fn pairs(items: &[(usize, usize)]) -> Vec<(String, fvstore::Value)> {
+    items.iter().map(|(f, v)| (feature_name(*f).to_string(), value(*v))).collect()
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Trashed => "trashed",
+        Outcome::AlreadyInTrash => "already_in_trash",
+        Outcome::Deleted => "deleted",
+    }
+}
+
+pub fn fobs(f: &Feature) -> FObs {
+    FObs {
+        id: f.id,
+        name: f.name.clone(),
+        dtype: f.dtype.as_str().to_string(),
+        nullable: f.nullable,
+        coerce: f.coerce,
+        branch_id: f.branch_id,
+        space_id: f.space_id,
+        created_by_id: f.created_by_id,
+        run_id: f.run_id,
+        created_at: f.created_at,
+    }
+}
+
+pub fn aobs(a: &Artifact) -> AObs {
+    AObs {
+        id: a.id,
+        key: a.key.clone(),
+        branch_id: a.branch_id,
+        space_id: a.space_id,
+        created_by_id: a.created_by_id,
+        run_id: a.run_id,
+        created_at: a.created_at,
+    }
+}
+
+pub fn runobs(r: &Run) -> RunObs {
+    RunObs {
+        id: r.id,
+        name: r.name.clone(),
+        created_by_id: r.created_by_id,
+        created_at: r.created_at,
+        finished_at: r.finished_at,
+    }
+}
