@@ -23,7 +23,6 @@ fn get_or_create(c: &mut Criterion) {
     for i in 0..FIXTURE {
         me.get_or_create(Some("n".into()), i).unwrap();
     }
-    store.flush().unwrap();
 
     let mut group = c.benchmark_group("get_or_create");
     group.throughput(Throughput::Elements(1));

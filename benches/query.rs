@@ -66,7 +66,6 @@ fn fixture() -> Fixture {
         me.delete(RecordRef { kind: RecordType::Value, id }, false).unwrap();
     }
     let hash = me.get(4_242).unwrap().hash;
-    store.flush().unwrap();
     Fixture { _dir: dir, store, artifact, hash }
 }
 
