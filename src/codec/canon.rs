@@ -105,10 +105,22 @@ pub fn canonical_len(v: &Value) -> usize {
 }
 
 /// The content hash: blake3 of the canonical encoding.
+/// Encodes into a reused per-thread buffer, so the get_or_create hit path allocates nothing.
 pub fn value_hash(v: &Value) -> [u8; 32] {
-    let mut buf = Vec::with_capacity(64);
-    encode_value(v, &mut buf);
-    *blake3::hash(&buf).as_bytes()
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        encode_value(v, &mut buf);
+        let hash = *blake3::hash(&buf).as_bytes();
+        // Do not keep a huge buffer alive after one big value.
+        if buf.capacity() > 1 << 16 {
+            *buf = Vec::new();
+        }
+        hash
+    })
 }
 
 /// Decodes a canonical encoding strictly. `max_depth` bounds recursion, so hostile input

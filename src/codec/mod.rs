@@ -129,10 +129,3 @@ pub fn unhex(s: &str) -> Option<[u8; 32]> {
     }
     Some(out)
 }
-
-/// The canonical bytes of a value and their content hash, as a `CreateValue` event stores them.
-pub fn value_bytes_and_hash(v: &crate::value::Value) -> (Vec<u8>, [u8; 32]) {
-    let bytes = canonical(v);
-    let hash = *blake3::hash(&bytes).as_bytes();
-    (bytes, hash)
-}

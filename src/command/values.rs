@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 struct Prepared {
     feature: Option<u64>,
     value: Value,
-    bytes: Vec<u8>,
     hash: [u8; 32],
 }
 
@@ -78,7 +77,7 @@ impl Session {
             vref(id),
             EventData::CreateValue {
                 feature: p.feature,
-                value: p.bytes.clone(),
+                value: codec::canonical(&p.value),
                 hash: p.hash,
                 branch: self.ctx.branch,
                 space: self.ctx.space,
@@ -348,8 +347,8 @@ fn prepare(
         None => Dtype::Object.validate("", false, value)?,
     };
     validate_plain(&value, limits)?;
-    let (bytes, hash) = codec::value_bytes_and_hash(&value);
-    Ok(Prepared { feature: f.map(|f| f.id), value, bytes, hash })
+    let hash = codec::value_hash(&value);
+    Ok(Prepared { feature: f.map(|f| f.id), value, hash })
 }
 
 /// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
