@@ -132,10 +132,21 @@ impl Log {
         let blobs = dir.join("blobs");
         let mut synced = self.blobs_synced.lock();
         let mut newest = *synced;
-        for entry in std::fs::read_dir(&blobs)?.flatten() {
+        let entries = match std::fs::read_dir(&blobs) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for entry in entries.flatten() {
             let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
             if n > *synced {
-                File::open(entry.path())?.sync_all()?;
+                // sled removes blobs it no longer needs at any time; one gone between the
+                // listing and the open needs no sync.
+                match File::open(entry.path()).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
                 newest = newest.max(n);
             }
         }

@@ -29,8 +29,9 @@ pub struct Options {
     pub durability: Durability,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    /// Write a snapshot every this many events (and on clean close); 0 disables the periodic
-    /// ones.
+    /// Write a snapshot every this many events, or every as many events as there are values if
+    /// that is more (so the encoding cost per event stays flat), and on clean close; 0 disables
+    /// the periodic ones.
     pub snapshot_every: u64,
 }
 
@@ -324,7 +325,10 @@ impl Store {
         let every = self.inner.snapshot_every;
         self.inner.dir.as_ref()?;
         let last = self.inner.last_snapshot.load(Ordering::Acquire);
-        if every == 0 || s.seq < last.saturating_add(every) {
+        // Encoding costs time in proportion to the state, and writers wait for it: space the
+        // snapshots at least a state's size of events apart, so the cost per event stays flat.
+        let spacing = every.max(s.value_count as u64);
+        if every == 0 || s.seq < last.saturating_add(spacing) {
             return None;
         }
         self.inner.last_snapshot.store(s.seq, Ordering::Release);
