@@ -24,7 +24,7 @@ mod values;
 
 use commands::atomic;
 use engine::{aobs, fobs, kind, pairs, runobs, Engine};
-use fvstore::{BranchSel, BranchStatus, Host, Query, Value};
+use fvstore::{BranchSel, BranchStatus, Host, Query, Store, Value};
 use obs::{Obs, R};
 use ops::{dtype_for, feature_name, value, Op, Step, BRANCHES, FEATURES, HANDLES, KEYS, RUNS, SPACES};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -75,7 +75,7 @@ fn apply_model(m: &mut Model, c: &Ctx, op: &Op) -> R<Obs> {
             atomic(m, |m| m.delete(c, fvstore::RecordRef { kind: fvstore::RecordType::Artifact, id: *a }, *p))
         }
         Op::DeleteRun(r, p) => atomic(m, |m| m.delete_run(c, *r, *p)),
-        Op::Reopen => Ok(Obs::Unit),
+        Op::Reopen | Op::Snapshot | Op::AsOf(_) => Ok(Obs::Unit),
     }
 }
 
@@ -122,12 +122,12 @@ fn default_branches(c: &Ctx) -> Vec<i64> {
 }
 
 /// Everything a user can observe, engine against model.
-fn compare_user(m: &Model, e: &Engine, c: &Ctx) -> Result<(), String> {
+fn compare_user(m: &Model, store: &Store, c: &Ctx) -> Result<(), String> {
     let handle = &m.users[&c.user].handle;
-    let s = e.session(handle, c.run, c.branch, c.space);
+    let s = engine::session(store, handle, c.run, c.branch, c.space);
     let who = format!("user {} ({handle}) on branch {}", c.user, c.branch);
     for q in queries::queries() {
-        let got = e.values(s.filter(&queries::build(&q)));
+        let got = engine::values(s.filter(&queries::build(&q)));
         same(&format!("{who}: filter {q:?}"), got, queries::filter(m, c, &q))?;
         let want = queries::eval(m, c, &q);
         let got = s.count(&queries::build(&q)).map_err(|e| kind(&e));
@@ -148,7 +148,7 @@ fn compare_user(m: &Model, e: &Engine, c: &Ctx) -> Result<(), String> {
     for id in 1..m.next_value + 2 {
         same(
             &format!("{who}: get({id})"),
-            s.get(id).map(|v| Obs::Value(e.vobs(&v))).map_err(|e| kind(&e)),
+            s.get(id).map(|v| Obs::Value(engine::vobs(&v))).map_err(|e| kind(&e)),
             m.get(c, id),
         )?;
     }
@@ -192,20 +192,20 @@ fn compare_user(m: &Model, e: &Engine, c: &Ctx) -> Result<(), String> {
 
 /// The observable state: as `users` (every user when `None`), then, for every user, the
 /// registries; with every user also on each open user branch as current branch.
-fn compare_state(m: &Model, e: &Engine, users: Option<&[u64]>) -> Result<(), String> {
-    same("head seq", e.store().head().0, m.seq)?;
+fn compare_state(m: &Model, store: &Store, users: Option<&[u64]>) -> Result<(), String> {
+    same("head seq", store.head().0, m.seq)?;
     let all: Vec<u64> = m.users.keys().copied().collect();
     for &user in users.unwrap_or(&all) {
-        compare_user(m, e, &Ctx { user, run: None, branch: 1, space: 1 })?;
+        compare_user(m, store, &Ctx { user, run: None, branch: 1, space: 1 })?;
     }
     if users.is_none() {
         for (&b, branch) in &m.branches {
             if b >= 4 && !branch.merged {
-                compare_user(m, e, &Ctx { user: branch.created_by, run: None, branch: b, space: 1 })?;
+                compare_user(m, store, &Ctx { user: branch.created_by, run: None, branch: b, space: 1 })?;
             }
         }
     }
-    let s = e.store().session();
+    let s = store.session();
     same(
         "users()",
         s.users().map(|us| Obs::Users(us.iter().map(|u| (u.id, u.handle.clone(), u.created_at)).collect())),
@@ -242,13 +242,29 @@ fn compare_state(m: &Model, e: &Engine, users: Option<&[u64]>) -> Result<(), Str
 fn check(steps: &[Step]) -> Result<(), String> {
     let mut m = Model::new();
     let mut e = Engine::new();
+    // The model after every step, for `AsOf`.
+    let mut history = vec![m.clone()];
     for (i, step) in ops::prelude().iter().chain(steps).enumerate() {
         let op = normalise(&step.op);
         let at = |what: String| format!("step {i}: {step:?}\n{what}");
-        if let Op::Reopen = op {
-            e.reopen().map_err(at)?;
-            compare_state(&m, &e, None).map_err(|w| at(format!("after reopen: {w}")))?;
-            continue;
+        match op {
+            Op::Reopen => {
+                e.reopen().map_err(at)?;
+                compare_state(&m, e.store(), None).map_err(|w| at(format!("after reopen: {w}")))?;
+                continue;
+            }
+            Op::Snapshot => {
+                let got = e.store().snapshot().map_err(|e| kind(&e));
+                same("snapshot", got, Ok(m.seq)).map_err(at)?;
+                continue;
+            }
+            Op::AsOf(k) => {
+                let then = &history[k % history.len()];
+                let view = e.store().as_of(then.seq).map_err(|e| at(format!("as_of({}): {e}", then.seq)))?;
+                compare_state(then, &view, None).map_err(|w| at(format!("as of event {}: {w}", then.seq)))?;
+                continue;
+            }
+            _ => {}
         }
         let ids: Vec<u64> = m.users.keys().copied().collect();
         let user = ids[step.actor % ids.len()];
@@ -258,7 +274,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
         }
         let handle = &m.users[&user].handle;
         let handle = if step.upper { handle.to_uppercase() } else { handle.clone() };
-        let session = e.session(&handle, c.run, c.branch, c.space);
+        let session = engine::session(e.store(), &handle, c.run, c.branch, c.space);
         let got = e.apply(&session, &op);
         let ctx_ok = m.check_ctx(&c, false).is_ok();
         let want = apply_model(&mut m, &c, &op);
@@ -270,7 +286,8 @@ fn check(steps: &[Step]) -> Result<(), String> {
         // Every user every few steps and at the end; the actor and user 1 in between.
         let everyone = i % 4 == 0 || i + 1 == ops::prelude().len() + steps.len();
         let users = [user, 1];
-        compare_state(&m, &e, (!everyone).then_some(&users[..])).map_err(at)?;
+        compare_state(&m, e.store(), (!everyone).then_some(&users[..])).map_err(at)?;
+        history.push(m.clone());
     }
     Ok(())
 }

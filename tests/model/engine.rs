@@ -40,14 +40,24 @@ impl Engine {
         self.store.as_ref().expect("open store")
     }
 
-    /// Flushes, drops the store and opens the same directory again.
+    /// Flushes, drops the store and opens the same directory again; the head and the state
+    /// hash must survive, and `verify` (chain, full replay, newest snapshot) must pass.
     pub fn reopen(&mut self) -> Result<(), String> {
         self.store().flush().map_err(|e| format!("flush before reopen: {e}"))?;
+        let before = (self.store().head(), self.store().state_hash());
         self.store = None;
         let mut last = String::new();
         for _ in 0..50 {
             match Store::open_with(self.dir.path().join("db"), options()) {
                 Ok(s) => {
+                    let after = (s.head(), s.state_hash());
+                    if after != before {
+                        return Err(format!("head and state hash before reopen {before:?}, after {after:?}"));
+                    }
+                    let v = s.verify().map_err(|e| format!("verify after reopen: {e}"))?;
+                    if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
+                        return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
+                    }
                     self.store = Some(s);
                     return Ok(());
                 }
@@ -58,43 +68,6 @@ impl Engine {
             }
         }
         Err(format!("reopen failed: {last}"))
-    }
-
-    pub fn session(&self, handle: &str, run: Option<u64>, branch: i64, space: u64) -> Session {
-        let mut s = self.store().as_user(handle).expect("the actor exists");
-        if let Some(r) = run {
-            s = s.with_run(r);
-        }
-        s.on_branch(branch).in_space(space)
-    }
-
-    pub fn vobs(&self, v: &ValueRecord) -> VObs {
-        VObs {
-            id: v.id,
-            feature_id: v.feature_id,
-            value: vkey(&v.value),
-            hash: v.hash.clone(),
-            branch_id: v.branch_id,
-            created_on_id: v.created_on_id,
-            space_id: v.space_id,
-            created_by_id: v.created_by_id,
-            run_id: v.run_id,
-            created_at: v.created_at,
-            artifact_ids: v.artifact_ids.clone(),
-            run_ids: v.run_ids.clone(),
-        }
-    }
-
-    pub fn values(&self, r: Result<Vec<ValueRecord>, Error>) -> R<Obs> {
-        r.map(|vs| Obs::Values(vs.iter().map(|v| self.vobs(v)).collect())).map_err(|e| kind(&e))
-    }
-
-    pub fn record(&self, r: &Record) -> Obs {
-        match r {
-            Record::Value(v) => Obs::Value(self.vobs(v)),
-            Record::Feature(f) => Obs::Feature(fobs(f)),
-            Record::Artifact(a) => Obs::Artifact(aobs(a)),
-        }
     }
 
     /// Runs one operation (not `Reopen`) in a session.
@@ -134,26 +107,63 @@ impl Engine {
             Op::GetOrCreate { feature, value: v } => {
                 return s
                     .get_or_create(feature.clone(), value(*v))
-                    .map(|(r, e)| Obs::GetOrCreate(self.vobs(&r), e))
+                    .map(|(r, e)| Obs::GetOrCreate(vobs(&r), e))
                     .map_err(k)
             }
             Op::Delete { target, permanent } => s.delete(*target, *permanent).map(|o| Obs::Outcome(outcome(o))),
-            Op::Restore(r) => return s.restore(*r).map(|r| self.record(&r)).map_err(k),
-            Op::SetBranch(r, b) => return s.set_branch(*r, b.clone()).map(|r| self.record(&r)).map_err(k),
-            Op::MoveSpace(r, sp) => return s.move_space(*r, sp.clone()).map(|r| self.record(&r)).map_err(k),
-            Op::Link(v, h) => return s.link(*v, *h).map(|r| Obs::Value(self.vobs(&r))).map_err(k),
-            Op::Unlink(v, h) => return s.unlink(*v, *h).map(|r| Obs::Value(self.vobs(&r))).map_err(k),
-            Op::AddValues(h, items) => return self.values(s.add_values(*h, &pairs(items))),
-            Op::SetValues(h, items) => return self.values(s.set_values(*h, &pairs(items))),
+            Op::Restore(r) => return s.restore(*r).map(|r| record(&r)).map_err(k),
+            Op::SetBranch(r, b) => return s.set_branch(*r, b.clone()).map(|r| record(&r)).map_err(k),
+            Op::MoveSpace(r, sp) => return s.move_space(*r, sp.clone()).map(|r| record(&r)).map_err(k),
+            Op::Link(v, h) => return s.link(*v, *h).map(|r| Obs::Value(vobs(&r))).map_err(k),
+            Op::Unlink(v, h) => return s.unlink(*v, *h).map(|r| Obs::Value(vobs(&r))).map_err(k),
+            Op::AddValues(h, items) => return values(s.add_values(*h, &pairs(items))),
+            Op::SetValues(h, items) => return values(s.set_values(*h, &pairs(items))),
             Op::RemoveValues(h, f) => s.remove_values(*h, f.clone()).map(Obs::Count),
             Op::DeleteFeature(f, p) => {
                 s.delete_feature(f.clone(), *p).map(|(id, o)| Obs::FeatureOutcome(id, outcome(o)))
             }
             Op::DeleteArtifact(a, p) => s.delete_artifact(*a, *p).map(|o| Obs::Outcome(outcome(o))),
             Op::DeleteRun(r, p) => s.delete_run(*r, *p).map(|o| Obs::Outcome(outcome(o))),
-            Op::Reopen => Ok(Obs::Unit),
+            Op::Reopen | Op::Snapshot | Op::AsOf(_) => Ok(Obs::Unit),
         }
         .map_err(k)
+    }
+}
+
+pub fn session(store: &Store, handle: &str, run: Option<u64>, branch: i64, space: u64) -> Session {
+    let mut s = store.as_user(handle).expect("the actor exists");
+    if let Some(r) = run {
+        s = s.with_run(r);
+    }
+    s.on_branch(branch).in_space(space)
+}
+
+pub fn vobs(v: &ValueRecord) -> VObs {
+    VObs {
+        id: v.id,
+        feature_id: v.feature_id,
+        value: vkey(&v.value),
+        hash: v.hash.clone(),
+        branch_id: v.branch_id,
+        created_on_id: v.created_on_id,
+        space_id: v.space_id,
+        created_by_id: v.created_by_id,
+        run_id: v.run_id,
+        created_at: v.created_at,
+        artifact_ids: v.artifact_ids.clone(),
+        run_ids: v.run_ids.clone(),
+    }
+}
+
+pub fn values(r: Result<Vec<ValueRecord>, Error>) -> R<Obs> {
+    r.map(|vs| Obs::Values(vs.iter().map(|v| vobs(v)).collect())).map_err(|e| kind(&e))
+}
+
+pub fn record(r: &Record) -> Obs {
+    match r {
+        Record::Value(v) => Obs::Value(vobs(v)),
+        Record::Feature(f) => Obs::Feature(fobs(f)),
+        Record::Artifact(a) => Obs::Artifact(aobs(a)),
     }
 }
 
