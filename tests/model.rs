@@ -250,6 +250,8 @@ fn check(steps: &[Step]) -> Result<(), String> {
         match op {
             Op::Reopen => {
                 e.reopen().map_err(at)?;
+                let log = e.store().session().log(1, m.seq).map(|es| es.iter().map(engine::event).collect::<Vec<_>>());
+                same("the log after reopen", log.map_err(|e| kind(&e)), Ok(m.events.clone())).map_err(at)?;
                 compare_state(&m, e.store(), None).map_err(|w| at(format!("after reopen: {w}")))?;
                 continue;
             }
@@ -283,6 +285,10 @@ fn check(steps: &[Step]) -> Result<(), String> {
         }
         same("result", got, want).map_err(at)?;
         same("events appended (head seq)", e.store().head().0, m.seq).map_err(at)?;
+        // The events this step appended: kind, record, data, actor, run and time.
+        let from = history.last().map_or(0, |h| h.seq) + 1;
+        let log = e.store().session().log(from, m.seq).map(|es| es.iter().map(engine::event).collect::<Vec<_>>());
+        same("events appended", log.map_err(|e| kind(&e)), Ok(m.events[from as usize - 1..].to_vec())).map_err(at)?;
         // Every user every few steps and at the end; the actor and user 1 in between.
         let everyone = i % 4 == 0 || i + 1 == ops::prelude().len() + steps.len();
         let users = [user, 1];

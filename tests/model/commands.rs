@@ -2,7 +2,7 @@
 //! where several errors could apply: the acting context, then the names, then the
 //! permissions (the spec leaves that order open; docs/SEMANTICS.md and the engine agree on it).
 
-use super::obs::{vkey, Obs, DNE, IE, PD, PE, R, VE};
+use super::obs::{canonical, hex, vkey, Obs, DNE, IE, PD, PE, R, VE};
 use super::spec::{is_trash_or_archive, Ctx, Edit, MArtifact, MBranch, MFeature, MRun, MSpace, MUser, MValue, Model};
 use super::values::{legal, validate};
 use fvstore::{Host, RecordRef, RecordType, Ref, Role, Value};
@@ -53,7 +53,7 @@ impl Model {
         }
         let id = self.next_user;
         self.next_user += 1;
-        let at = self.emit();
+        let at = self.emit(c, RecordType::User, id, format!("create_user {handle}"));
         self.users.insert(id, MUser { handle: handle.into(), created_at: at });
         Ok(Obs::User { id, handle: handle.into(), created_at: at })
     }
@@ -66,7 +66,7 @@ impl Model {
         }
         let id = self.next_space;
         self.next_space += 1;
-        let at = self.emit();
+        let at = self.emit(c, RecordType::Space, id, format!("create_space {name}"));
         self.spaces.insert(id, MSpace { name: name.into(), created_by: c.user, created_at: at });
         self.roles.insert((id, c.user), Role::Admin);
         Ok(Obs::Space { id, name: name.into(), created_by_id: c.user, created_at: at })
@@ -87,7 +87,7 @@ impl Model {
             }
         }
         if current != role {
-            self.emit();
+            self.emit(c, RecordType::Space, sp, format!("grant {u} {role:?}"));
             match role {
                 Some(r) => self.roles.insert((sp, u), r),
                 None => self.roles.remove(&(sp, u)),
@@ -107,7 +107,7 @@ impl Model {
         }
         let id = self.next_branch;
         self.next_branch += 1;
-        let at = self.emit();
+        let at = self.emit(c, RecordType::Branch, id as u64, format!("create_branch {name}"));
         self.branches.insert(id, MBranch { name: name.into(), created_by: c.user, created_at: at, merged: false });
         Ok(self.branch_obs(id))
     }
@@ -121,22 +121,24 @@ impl Model {
         if c.user != 1 && c.user != self.branches[&b].created_by {
             return Err(PD);
         }
-        let mut moved = 0;
-        for f in self.features.values_mut().filter(|f| f.branch == b) {
+        let mut moved = Vec::new();
+        for (id, f) in self.features.iter_mut().filter(|(_, f)| f.branch == b) {
             f.branch = 1;
-            moved += 1;
+            moved.push((RecordType::Feature, *id));
         }
-        for a in self.artifacts.values_mut().filter(|a| a.branch == b) {
+        for (id, a) in self.artifacts.iter_mut().filter(|(_, a)| a.branch == b) {
             a.branch = 1;
-            moved += 1;
+            moved.push((RecordType::Artifact, *id));
         }
-        for v in self.values.values_mut().filter(|v| v.branch == b) {
+        for (id, v) in self.values.iter_mut().filter(|(_, v)| v.branch == b) {
             v.branch = 1;
-            moved += 1;
+            moved.push((RecordType::Value, *id));
         }
-        self.emit();
+        let n = moved.len();
+        moved.sort();
+        self.emit(c, RecordType::Branch, b as u64, format!("merge {moved:?}"));
         self.branches.get_mut(&b).expect("branch").merged = true;
-        Ok(Obs::Count(moved))
+        Ok(Obs::Count(n))
     }
 
     pub fn start_run(&mut self, c: &Ctx, name: &str) -> R<Obs> {
@@ -144,7 +146,7 @@ impl Model {
         name_ok(name, 150)?;
         let id = self.next_run;
         self.next_run += 1;
-        let at = self.emit();
+        let at = self.emit(c, RecordType::Run, id, format!("create_run {name}"));
         self.runs.insert(id, MRun { name: name.into(), created_by: c.user, created_at: at, finished_at: None });
         Ok(Obs::Run(self.runview(id)))
     }
@@ -156,7 +158,7 @@ impl Model {
         if r.finished_at.is_some() {
             return Err(VE);
         }
-        let at = self.emit();
+        let at = self.emit(c, RecordType::Run, run, "run_finish".into());
         self.runs.get_mut(&run).expect("run").finished_at = Some(at);
         Ok(Obs::Run(self.runview(run)))
     }
@@ -185,7 +187,8 @@ impl Model {
         self.require_write(c.user, c.space)?;
         let id = self.next_feature;
         self.next_feature += 1;
-        let at = self.emit();
+        let data = format!("create_feature {name} {dtype} {nullable} {coerce} {} {}", c.branch, c.space);
+        let at = self.emit(c, RecordType::Feature, id, data);
         self.runs_used.extend(c.run);
         self.features.insert(
             id,
@@ -210,7 +213,7 @@ impl Model {
         self.require_write(c.user, c.space)?;
         let id = self.next_artifact;
         self.next_artifact += 1;
-        let at = self.emit();
+        let at = self.emit(c, RecordType::Artifact, id, format!("create_artifact {key} {} {}", c.branch, c.space));
         self.runs_used.extend(c.run);
         self.artifacts.insert(
             id,
@@ -254,7 +257,10 @@ impl Model {
         self.require_write(c.user, c.space)?;
         let id = self.next_value;
         self.next_value += 1;
-        let at = self.emit();
+        let mut bytes = Vec::new();
+        canonical(&value, &mut bytes);
+        let data = format!("create_value {feature:?} {} {} {}", hex(&bytes), c.branch, c.space);
+        let at = self.emit(c, RecordType::Value, id, data);
         self.runs_used.extend(c.run);
         self.values.insert(
             id,
@@ -304,7 +310,7 @@ impl Model {
             if !self.check_edit(c.user, branch, space, Edit::Trash)? {
                 return Ok(Obs::Outcome("already_in_trash"));
             }
-            self.emit();
+            self.emit(c, r.kind, r.id, format!("branch_change {branch} -1"));
             self.set_place(r, Some(-1), None);
             return Ok(Obs::Outcome("trashed"));
         }
@@ -327,20 +333,20 @@ impl Model {
                     self.check_edit(c.user, v.branch, v.space, Edit::Purge)?;
                 }
                 for id in ids {
-                    self.emit();
+                    self.emit(c, RecordType::Value, id, "delete".into());
                     self.values.remove(&id);
                 }
                 self.features.remove(&r.id);
             }
             _ => {
                 for v in self.linked_to(Host::Artifact(r.id)) {
-                    self.emit();
+                    self.emit(c, RecordType::Value, v, format!("unlink {:?}", Host::Artifact(r.id)));
                     self.links.remove(&(v, Host::Artifact(r.id)));
                 }
                 self.artifacts.remove(&r.id);
             }
         }
-        self.emit();
+        self.emit(c, r.kind, r.id, "delete".into());
         Ok(Obs::Outcome("deleted"))
     }
 
@@ -365,10 +371,10 @@ impl Model {
             return Err(PE);
         }
         for v in self.linked_to(Host::Run(run)) {
-            self.emit();
+            self.emit(c, RecordType::Value, v, format!("unlink {:?}", Host::Run(run)));
             self.links.remove(&(v, Host::Run(run)));
         }
-        self.emit();
+        self.emit(c, RecordType::Run, run, "delete".into());
         self.runs.remove(&run);
         Ok(Obs::Outcome("deleted"))
     }
@@ -377,7 +383,7 @@ impl Model {
         self.check_ctx(c, true)?;
         let (branch, space) = self.place(c.user, r)?;
         self.check_edit(c.user, branch, space, Edit::Restore)?;
-        self.emit();
+        self.emit(c, r.kind, r.id, format!("branch_change {branch} 1"));
         self.set_place(r, Some(1), None);
         Ok(self.record_obs(c.user, r))
     }
@@ -397,7 +403,7 @@ impl Model {
             _ => Edit::ToDraft,
         };
         if self.check_edit(c.user, branch, space, edit)? {
-            self.emit();
+            self.emit(c, r.kind, r.id, format!("branch_change {branch} {to}"));
             self.set_place(r, Some(to), None);
         }
         Ok(self.record_obs(c.user, r))
@@ -412,7 +418,7 @@ impl Model {
         }
         self.check_edit(c.user, branch, space, Edit::Move)?;
         self.require_write(c.user, to)?;
-        self.emit();
+        self.emit(c, r.kind, r.id, format!("space_change {space} {to}"));
         self.set_place(r, None, Some(to));
         Ok(self.record_obs(c.user, r))
     }
@@ -428,7 +434,7 @@ impl Model {
                 return Err(PD);
             }
             self.feature_usable(vfeature)?;
-            self.emit();
+            self.emit(c, RecordType::Value, value, format!("link {host:?}"));
             self.links.insert((value, host));
         }
         Ok(Obs::Value(self.vview(c.user, value)))
@@ -440,7 +446,7 @@ impl Model {
         self.resolve_host(c.user, host)?;
         self.check_host(c.user, host, Edit::Unlink)?;
         if self.links.remove(&(value, host)) {
-            self.emit();
+            self.emit(c, RecordType::Value, value, format!("unlink {host:?}"));
         }
         Ok(Obs::Value(self.vview(c.user, value)))
     }
@@ -474,7 +480,7 @@ impl Model {
                             0 => return Err(PD),
                             -1 => {
                                 self.check_edit(c.user, -1, found.space, Edit::Restore)?;
-                                self.emit();
+                                self.emit(c, RecordType::Value, id, "branch_change -1 1".into());
                                 self.values.get_mut(&id).expect("value").branch = 1;
                             }
                             _ => {}
@@ -494,7 +500,7 @@ impl Model {
                     .collect();
                 for id in others {
                     self.check_host(c.user, host, Edit::Unlink)?;
-                    self.emit();
+                    self.emit(c, RecordType::Value, id, format!("unlink {host:?}"));
                     self.links.remove(&(id, host));
                 }
             }
@@ -502,7 +508,7 @@ impl Model {
                 // The right to link is needed only when a link is made (docs/SEMANTICS.md).
                 if !self.links.contains(&(id, host)) {
                     self.check_host(c.user, host, Edit::Link)?;
-                    self.emit();
+                    self.emit(c, RecordType::Value, id, format!("link {host:?}"));
                     self.links.insert((id, host));
                 }
                 out.push(id);
@@ -523,7 +529,7 @@ impl Model {
             .filter(|id| self.can_read(c.user, self.values[id].space))
             .collect();
         for id in &ids {
-            self.emit();
+            self.emit(c, RecordType::Value, *id, format!("unlink {host:?}"));
             self.links.remove(&(*id, host));
         }
         Ok(Obs::Count(ids.len()))

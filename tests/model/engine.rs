@@ -1,12 +1,12 @@
 //! The engine side: a store in a temporary directory, reopened on `Reopen`, and every
 //! operation's answer turned into an `Obs`.
 
-use super::obs::{vkey, AObs, FObs, Kind, Obs, RunObs, VObs, R};
+use super::obs::{hex, vkey, AObs, FObs, Kind, Obs, RunObs, VObs, R};
 use super::ops::{dtype_for, feature_name, value, Op, BRANCHES, FEATURES, HANDLES, KEYS, RUNS, SPACES};
-use super::spec::T0;
+use super::spec::{MEvent, T0};
 use fvstore::{
-    Artifact, BranchStatus, Durability, Error, Feature, FeatureSpec, FixedClock, Options, Outcome, Record, Run,
-    Session, Store, ValueRecord,
+    Artifact, BranchStatus, Durability, Error, Event, EventData, Feature, FeatureSpec, FixedClock, Options, Outcome,
+    Record, Run, Session, Store, ValueRecord,
 };
 use std::sync::Arc;
 
@@ -165,6 +165,36 @@ pub fn record(r: &Record) -> Obs {
         Record::Feature(f) => Obs::Feature(fobs(f)),
         Record::Artifact(a) => Obs::Artifact(aobs(a)),
     }
+}
+
+/// An engine event in the model's terms (`MEvent`).
+pub fn event(e: &Event) -> MEvent {
+    let data = match &e.data {
+        EventData::CreateUser { handle } => format!("create_user {handle}"),
+        EventData::CreateSpace { name } => format!("create_space {name}"),
+        EventData::CreateBranch { name } => format!("create_branch {name}"),
+        EventData::CreateRun { name } => format!("create_run {name}"),
+        EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => {
+            format!("create_feature {name} {} {nullable} {coerce} {branch} {space}", dtype.as_str())
+        }
+        EventData::CreateArtifact { key, branch, space } => format!("create_artifact {key} {branch} {space}"),
+        EventData::CreateValue { feature, value, hash: _, branch, space } => {
+            format!("create_value {feature:?} {} {branch} {space}", hex(value))
+        }
+        EventData::BranchChange { from, to } => format!("branch_change {from} {to}"),
+        EventData::SpaceChange { from, to } => format!("space_change {from} {to}"),
+        EventData::Link { host } => format!("link {host:?}"),
+        EventData::Unlink { host } => format!("unlink {host:?}"),
+        EventData::Delete => "delete".into(),
+        EventData::Merge { moved } => {
+            let mut m: Vec<_> = moved.iter().map(|r| (r.kind, r.id)).collect();
+            m.sort();
+            format!("merge {m:?}")
+        }
+        EventData::Grant { user, role } => format!("grant {user} {role:?}"),
+        EventData::RunFinish => "run_finish".into(),
+    };
+    MEvent { seq: e.seq, at: e.at, actor: e.actor, run: e.run, record: (e.record.kind, e.record.id), data }
 }
 
 /// The items of add_values / set_values.

@@ -79,6 +79,10 @@ pub fn canonical(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// 64 lowercase hex digits of blake3 over the canonical encoding.
 pub fn hash(v: &Value) -> String {
     let mut bytes = Vec::new();

@@ -107,6 +107,19 @@ pub struct Model {
     pub next_artifact: u64,
     pub next_value: u64,
     pub seq: u64,
+    /// Every event, as `events::summary` renders the engine's.
+    pub events: Vec<MEvent>,
+}
+
+/// An event as the model expects it: who, under which run, which record, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MEvent {
+    pub seq: u64,
+    pub at: i64,
+    pub actor: u64,
+    pub run: Option<u64>,
+    pub record: (RecordType, u64),
+    pub data: String,
 }
 
 /// The columns of the edit table (SPEC §5).
@@ -195,6 +208,7 @@ impl Model {
             next_artifact: 1,
             next_value: 1,
             seq: 0,
+            events: Vec::new(),
         };
         m.users.insert(1, MUser { handle: "anonymous".into(), created_at: 0 });
         m.spaces.insert(1, MSpace { name: "all".into(), created_by: 1, created_at: 0 });
@@ -206,9 +220,11 @@ impl Model {
     }
 
     /// Appends one event; returns its timestamp.
-    pub fn emit(&mut self) -> i64 {
+    pub fn emit(&mut self, c: &Ctx, kind: RecordType, id: u64, data: String) -> i64 {
         self.seq += 1;
-        T0 + (self.seq as i64 - 1) * 1000
+        let at = T0 + (self.seq as i64 - 1) * 1000;
+        self.events.push(MEvent { seq: self.seq, at, actor: c.user, run: c.run, record: (kind, id), data });
+        at
     }
 
     // ---- permissions -------------------------------------------------------------------
