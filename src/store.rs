@@ -210,6 +210,15 @@ impl Store {
         })
     }
 
+    /// Failure injection for tests: the next write to the log fails as if the disk had refused
+    /// it, which poisons the store. Not for production use.
+    #[doc(hidden)]
+    pub fn inject_write_failure(&self) {
+        if let Some(w) = &self.inner.writer {
+            w.progress.fail_next_write();
+        }
+    }
+
     /// Warnings from opening (snapshots skipped and why).
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings

@@ -12,7 +12,7 @@ use crate::event::Event;
 use crate::log::{Durability, Log};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -39,6 +39,8 @@ pub(crate) struct Progress {
     changed: Condvar,
     /// A copy of `state.durable` readable without the lock (the hit path checks it).
     durable_fast: AtomicU64,
+    /// Test hook: the next write fails as if the disk had refused it.
+    fail_next: AtomicBool,
 }
 
 #[derive(Default)]
@@ -54,6 +56,7 @@ impl Progress {
             state: Mutex::new(ProgressState { durable, poisoned: None }),
             changed: Condvar::new(),
             durable_fast: AtomicU64::new(durable),
+            fail_next: AtomicBool::new(false),
         }
     }
 
@@ -86,6 +89,11 @@ impl Progress {
         self.state.lock().durable = seq;
         self.durable_fast.store(seq, Ordering::Release);
         self.changed.notify_all();
+    }
+
+    /// Makes the writer thread's next write fail (failure injection for tests).
+    pub fn fail_next_write(&self) {
+        self.fail_next.store(true, Ordering::Release);
     }
 
     pub fn poison(&self, why: String) {
@@ -181,7 +189,9 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
         // backlog read (under the same lock) and the live feed never overlap or leave a gap.
         let mut s = subs.lock();
         let published = if s.is_empty() { Vec::new() } else { group.clone() };
-        let written = log.append(group).and_then(|()| match durability {
+        let injected = progress.fail_next.swap(false, Ordering::AcqRel);
+        let written = if injected { Err(Error::Io("injected write failure".into())) } else { Ok(()) };
+        let written = written.and_then(|()| log.append(group)).and_then(|()| match durability {
             Durability::Durable => log.sync(),
             Durability::Buffered => Ok(()),
         });

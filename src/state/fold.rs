@@ -2,9 +2,9 @@
 //! never fails on an event the command layer produced; an `Err` means the log holds an event
 //! that does not fit the state, i.e. the stored log is damaged.
 
+use super::id_set::Ids;
 use super::links::LinkMeta;
 use super::records::*;
-use super::id_set::Ids;
 use super::{dedup_key, OrdEntry, State, MAIN};
 use crate::codec;
 use crate::event::{Event, EventData, RecordType};

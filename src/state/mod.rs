@@ -6,8 +6,8 @@
 mod dedup;
 mod fold;
 mod id_set;
-mod rebuild;
 mod links;
+mod rebuild;
 mod records;
 mod value_index;
 
