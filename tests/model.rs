@@ -238,6 +238,32 @@ fn compare_state(m: &Model, store: &Store, users: Option<&[u64]>) -> Result<(), 
     Ok(())
 }
 
+/// `history` of every record (and of one id past the last), as every user.
+fn compare_history(m: &Model, store: &Store) -> Result<(), String> {
+    use fvstore::RecordType as T;
+    let mut records: Vec<(T, u64)> = Vec::new();
+    records.extend((1..=m.next_value).map(|i| (T::Value, i)));
+    records.extend((1..=m.next_feature).map(|i| (T::Feature, i)));
+    records.extend((1..=m.next_artifact).map(|i| (T::Artifact, i)));
+    records.extend((1..=m.next_user).map(|i| (T::User, i)));
+    records.extend((1..=m.next_space).map(|i| (T::Space, i)));
+    records.extend((0..=m.next_branch as u64).map(|i| (T::Branch, i)));
+    records.extend((1..=m.next_run).map(|i| (T::Run, i)));
+    for &user in m.users.keys() {
+        let s = engine::session(store, &m.users[&user].handle, None, 1, 1);
+        for &(t, id) in &records {
+            let got =
+                s.history(fvstore::RecordRef { kind: t, id }).map(|es| es.iter().map(|e| e.seq).collect::<Vec<_>>());
+            same(
+                &format!("user {user}: history({t:?} {id})"),
+                got.map_err(|e| kind(&e)),
+                queries::history(m, user, (t, id)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the steps on both sides, comparing after each.
 fn check(steps: &[Step]) -> Result<(), String> {
     let mut m = Model::new();
@@ -252,6 +278,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
                 e.reopen().map_err(at)?;
                 let log = e.store().session().log(1, m.seq).map(|es| es.iter().map(engine::event).collect::<Vec<_>>());
                 same("the log after reopen", log.map_err(|e| kind(&e)), Ok(m.events.clone())).map_err(at)?;
+                compare_history(&m, e.store()).map_err(|w| at(format!("after reopen: {w}")))?;
                 compare_state(&m, e.store(), None).map_err(|w| at(format!("after reopen: {w}")))?;
                 continue;
             }
@@ -295,6 +322,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
         compare_state(&m, e.store(), (!everyone).then_some(&users[..])).map_err(at)?;
         history.push(m.clone());
     }
+    compare_history(&m, e.store()).map_err(|w| format!("at the end: {w}"))?;
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! permissions (the spec leaves that order open; docs/SEMANTICS.md and the engine agree on it).
 
 use super::obs::{canonical, hex, vkey, Obs, DNE, IE, PD, PE, R, VE};
-use super::spec::{is_trash_or_archive, Ctx, Edit, MArtifact, MBranch, MFeature, MRun, MSpace, MUser, MValue, Model};
+use super::spec::{
+    host_record, is_trash_or_archive, Ctx, Edit, MArtifact, MBranch, MFeature, MRun, MSpace, MUser, MValue, Model,
+};
 use super::values::{legal, validate};
 use fvstore::{Host, RecordRef, RecordType, Ref, Role, Value};
 use std::collections::BTreeMap;
@@ -87,7 +89,7 @@ impl Model {
             }
         }
         if current != role {
-            self.emit(c, RecordType::Space, sp, format!("grant {u} {role:?}"));
+            self.emit_touching(c, RecordType::Space, sp, format!("grant {u} {role:?}"), vec![(RecordType::User, u)]);
             match role {
                 Some(r) => self.roles.insert((sp, u), r),
                 None => self.roles.remove(&(sp, u)),
@@ -136,7 +138,7 @@ impl Model {
         }
         let n = moved.len();
         moved.sort();
-        self.emit(c, RecordType::Branch, b as u64, format!("merge {moved:?}"));
+        self.emit_touching(c, RecordType::Branch, b as u64, format!("merge {moved:?}"), moved.clone());
         self.branches.get_mut(&b).expect("branch").merged = true;
         Ok(Obs::Count(n))
     }
@@ -340,7 +342,13 @@ impl Model {
             }
             _ => {
                 for v in self.linked_to(Host::Artifact(r.id)) {
-                    self.emit(c, RecordType::Value, v, format!("unlink {:?}", Host::Artifact(r.id)));
+                    self.emit_touching(
+                        c,
+                        RecordType::Value,
+                        v,
+                        format!("unlink {:?}", Host::Artifact(r.id)),
+                        vec![(RecordType::Artifact, r.id)],
+                    );
                     self.links.remove(&(v, Host::Artifact(r.id)));
                 }
                 self.artifacts.remove(&r.id);
@@ -371,7 +379,13 @@ impl Model {
             return Err(PE);
         }
         for v in self.linked_to(Host::Run(run)) {
-            self.emit(c, RecordType::Value, v, format!("unlink {:?}", Host::Run(run)));
+            self.emit_touching(
+                c,
+                RecordType::Value,
+                v,
+                format!("unlink {:?}", Host::Run(run)),
+                vec![(RecordType::Run, run)],
+            );
             self.links.remove(&(v, Host::Run(run)));
         }
         self.emit(c, RecordType::Run, run, "delete".into());
@@ -434,7 +448,7 @@ impl Model {
                 return Err(PD);
             }
             self.feature_usable(vfeature)?;
-            self.emit(c, RecordType::Value, value, format!("link {host:?}"));
+            self.emit_touching(c, RecordType::Value, value, format!("link {host:?}"), vec![host_record(host)]);
             self.links.insert((value, host));
         }
         Ok(Obs::Value(self.vview(c.user, value)))
@@ -446,7 +460,7 @@ impl Model {
         self.resolve_host(c.user, host)?;
         self.check_host(c.user, host, Edit::Unlink)?;
         if self.links.remove(&(value, host)) {
-            self.emit(c, RecordType::Value, value, format!("unlink {host:?}"));
+            self.emit_touching(c, RecordType::Value, value, format!("unlink {host:?}"), vec![host_record(host)]);
         }
         Ok(Obs::Value(self.vview(c.user, value)))
     }
@@ -500,7 +514,7 @@ impl Model {
                     .collect();
                 for id in others {
                     self.check_host(c.user, host, Edit::Unlink)?;
-                    self.emit(c, RecordType::Value, id, format!("unlink {host:?}"));
+                    self.emit_touching(c, RecordType::Value, id, format!("unlink {host:?}"), vec![host_record(host)]);
                     self.links.remove(&(id, host));
                 }
             }
@@ -508,7 +522,7 @@ impl Model {
                 // The right to link is needed only when a link is made (docs/SEMANTICS.md).
                 if !self.links.contains(&(id, host)) {
                     self.check_host(c.user, host, Edit::Link)?;
-                    self.emit(c, RecordType::Value, id, format!("link {host:?}"));
+                    self.emit_touching(c, RecordType::Value, id, format!("link {host:?}"), vec![host_record(host)]);
                     self.links.insert((id, host));
                 }
                 out.push(id);
@@ -529,7 +543,7 @@ impl Model {
             .filter(|id| self.can_read(c.user, self.values[id].space))
             .collect();
         for id in &ids {
-            self.emit(c, RecordType::Value, *id, format!("unlink {host:?}"));
+            self.emit_touching(c, RecordType::Value, *id, format!("unlink {host:?}"), vec![host_record(host)]);
             self.links.remove(&(*id, host));
         }
         Ok(Obs::Count(ids.len()))

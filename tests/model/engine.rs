@@ -3,10 +3,10 @@
 
 use super::obs::{hex, vkey, AObs, FObs, Kind, Obs, RunObs, VObs, R};
 use super::ops::{dtype_for, feature_name, value, Op, BRANCHES, FEATURES, HANDLES, KEYS, RUNS, SPACES};
-use super::spec::{MEvent, T0};
+use super::spec::{host_record, MEvent, T0};
 use fvstore::{
     Artifact, BranchStatus, Durability, Error, Event, EventData, Feature, FeatureSpec, FixedClock, Options, Outcome,
-    Record, Run, Session, Store, ValueRecord,
+    Record, RecordType, Run, Session, Store, ValueRecord,
 };
 use std::sync::Arc;
 
@@ -156,7 +156,7 @@ pub fn vobs(v: &ValueRecord) -> VObs {
 }
 
 pub fn values(r: Result<Vec<ValueRecord>, Error>) -> R<Obs> {
-    r.map(|vs| Obs::Values(vs.iter().map(|v| vobs(v)).collect())).map_err(|e| kind(&e))
+    r.map(|vs| Obs::Values(vs.iter().map(vobs).collect())).map_err(|e| kind(&e))
 }
 
 pub fn record(r: &Record) -> Obs {
@@ -194,7 +194,17 @@ pub fn event(e: &Event) -> MEvent {
         EventData::Grant { user, role } => format!("grant {user} {role:?}"),
         EventData::RunFinish => "run_finish".into(),
     };
-    MEvent { seq: e.seq, at: e.at, actor: e.actor, run: e.run, record: (e.record.kind, e.record.id), data }
+    let also = match &e.data {
+        EventData::Link { host } | EventData::Unlink { host } => vec![host_record(*host)],
+        EventData::Merge { moved } => {
+            let mut m: Vec<_> = moved.iter().map(|r| (r.kind, r.id)).collect();
+            m.sort();
+            m
+        }
+        EventData::Grant { user, .. } => vec![(RecordType::User, *user)],
+        _ => Vec::new(),
+    };
+    MEvent { seq: e.seq, at: e.at, actor: e.actor, run: e.run, record: (e.record.kind, e.record.id), data, also }
 }
 
 /// The items of add_values / set_values.

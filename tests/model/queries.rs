@@ -3,9 +3,9 @@
 //! ranges across int and float, ISO date strings, dict paths, ordering and the link filters.
 
 use super::obs::{Obs, DNE, R};
-use super::spec::{Ctx, Model, T0};
+use super::spec::{Ctx, MEvent, Model, T0};
 use super::values::{at_path, eq_match, order, range_cmp, validate};
-use fvstore::{Host, Query, Ref, Value};
+use fvstore::{Host, Query, RecordType, Ref, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -296,4 +296,43 @@ pub fn hosts(m: &Model, c: &Ctx, filters: &[(&str, i64)], artifacts: bool) -> R<
     } else {
         m.runs.keys().filter(|id| hosts.contains(&Host::Run(**id))).copied().collect()
     })
+}
+
+/// SPEC §8 `history`: every event that touched the record (as its subject, as a link's host,
+/// as a merged record, as a grant's user), for a reader who may read the record; a removed
+/// record's history is user 1's only; a host's history leaves out links of values the reader
+/// may not read (docs/SEMANTICS.md). Returns the events' sequence numbers.
+pub fn history(m: &Model, user: u64, r: (RecordType, u64)) -> R<Vec<u64>> {
+    let (kind, id) = r;
+    let visible = |space: Option<u64>| -> R<bool> {
+        match space {
+            Some(s) if m.can_read(user, s) => Ok(true),
+            Some(_) => Err(DNE),
+            None => Ok(false),
+        }
+    };
+    let exists = match kind {
+        RecordType::Value => visible(m.values.get(&id).map(|v| v.space))?,
+        RecordType::Feature => visible(m.features.get(&id).map(|f| f.space))?,
+        RecordType::Artifact => visible(m.artifacts.get(&id).map(|a| a.space))?,
+        RecordType::User => m.users.contains_key(&id),
+        RecordType::Space => m.spaces.contains_key(&id),
+        RecordType::Branch => m.branches.contains_key(&(id as i64)),
+        RecordType::Run => m.runs.contains_key(&id),
+    };
+    if !exists && user != 1 {
+        return Err(DNE);
+    }
+    let hidden = |e: &MEvent| {
+        user != 1
+            && e.record != r
+            && (e.data.starts_with("link ") || e.data.starts_with("unlink "))
+            && !m.values.get(&e.record.1).is_some_and(|v| m.can_read(user, v.space))
+    };
+    let out: Vec<u64> =
+        m.events.iter().filter(|e| (e.record == r || e.also.contains(&r)) && !hidden(e)).map(|e| e.seq).collect();
+    if out.is_empty() && !exists {
+        return Err(DNE);
+    }
+    Ok(out)
 }

@@ -120,6 +120,9 @@ pub struct MEvent {
     pub run: Option<u64>,
     pub record: (RecordType, u64),
     pub data: String,
+    /// Other records the event touches: the host of a link or unlink, the records a merge
+    /// moved, the user of a grant.
+    pub also: Vec<(RecordType, u64)>,
 }
 
 /// The columns of the edit table (SPEC §5).
@@ -183,6 +186,14 @@ fn rank(r: Option<Role>) -> u8 {
     }
 }
 
+/// The record a link's host is.
+pub fn host_record(h: Host) -> (RecordType, u64) {
+    match h {
+        Host::Artifact(a) => (RecordType::Artifact, a),
+        Host::Run(r) => (RecordType::Run, r),
+    }
+}
+
 pub fn is_trash_or_archive(branch: i64) -> bool {
     branch == -1 || branch == 0
 }
@@ -221,9 +232,20 @@ impl Model {
 
     /// Appends one event; returns its timestamp.
     pub fn emit(&mut self, c: &Ctx, kind: RecordType, id: u64, data: String) -> i64 {
+        self.emit_touching(c, kind, id, data, Vec::new())
+    }
+
+    pub fn emit_touching(
+        &mut self,
+        c: &Ctx,
+        kind: RecordType,
+        id: u64,
+        data: String,
+        also: Vec<(RecordType, u64)>,
+    ) -> i64 {
         self.seq += 1;
         let at = T0 + (self.seq as i64 - 1) * 1000;
-        self.events.push(MEvent { seq: self.seq, at, actor: c.user, run: c.run, record: (kind, id), data });
+        self.events.push(MEvent { seq: self.seq, at, actor: c.user, run: c.run, record: (kind, id), data, also });
         at
     }
 
