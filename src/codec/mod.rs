@@ -87,7 +87,7 @@ pub fn event_hash(e: &Event) -> [u8; 32] {
         buf.clear();
         buf.push(FORMAT_VERSION);
         let body = (e.seq, e.at, e.actor, e.run, e.record, &e.data, e.prev, [0u8; 32]);
-        if let Err(err) = bincode::serde::encode_into_std_write(&body, &mut *buf, config()) {
+        if let Err(err) = bincode::serde::encode_into_std_write(body, &mut *buf, config()) {
             panic!("hashing an event failed: {err}");
         }
         *blake3::hash(&buf).as_bytes()
