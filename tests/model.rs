@@ -298,7 +298,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
         let ids: Vec<u64> = m.users.keys().copied().collect();
         let user = ids[step.actor % ids.len()];
         let c = Ctx { user, run: step.ctx.run, branch: step.ctx.branch, space: step.ctx.space };
-        if meets_hidden_linked_value(&m, &c, &op) {
+        if !ops::known_bugs() && meets_hidden_linked_value(&m, &c, &op) {
             continue;
         }
         let handle = &m.users[&user].handle;

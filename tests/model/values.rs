@@ -147,9 +147,12 @@ fn finite(v: &Value) -> bool {
     }
 }
 
-/// A legal value at all: not null, finite, at most 64 levels deep.
+/// A legal value at all: not null, finite, at most 64 levels deep, a canonical encoding of at
+/// most 1 MiB (SPEC §2 limits).
 pub fn legal(v: &Value) -> bool {
-    !matches!(v, Value::Null) && finite(v) && depth(v) <= 64
+    let mut bytes = Vec::new();
+    super::obs::canonical(v, &mut bytes);
+    !matches!(v, Value::Null) && finite(v) && depth(v) <= 64 && bytes.len() <= 1 << 20
 }
 
 /// Typed equality as in dedup (`3` is not `3.0`), except that an ISO date (datetime) string
