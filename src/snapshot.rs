@@ -53,7 +53,11 @@ pub(crate) fn encode(s: &State) -> Vec<u8> {
 pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
     let dir = dir_of(store);
     fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!("{}.tmp", file_name(seq)));
+    // A unique temporary name: a periodic and an explicit snapshot of the same seq may be
+    // written at the same moment.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{}.{}-{n}.tmp", file_name(seq), std::process::id()));
     {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -226,9 +226,12 @@ impl Session {
                         }
                     };
                     if replace {
+                        // Values the actor may not read are not theirs to unlink (SPEC §5).
                         let linked: Vec<u64> = s
                             .values_of(host)
-                            .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id)))
+                            .filter(|id| {
+                                s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space))
+                            })
                             .filter(|id| Some(*id) != target)
                             .collect();
                         for id in linked {
@@ -284,8 +287,11 @@ impl Session {
                 resolve::host(s, self.ctx.user, host)?;
                 let f = resolve::feature(s, self.ctx.user, &feature)?;
                 self.check_host(s, host, Edit::Unlink)?;
-                let ids: Vec<u64> =
-                    s.values_of(host).filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id))).collect();
+                let user = self.ctx.user;
+                let ids: Vec<u64> = s
+                    .values_of(host)
+                    .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space)))
+                    .collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
                 }
