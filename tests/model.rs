@@ -1,11 +1,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Model-based test: random sequences of operations run against the engine (public Rust API,
 //! a real directory, reopened now and then) and against a plain in-memory model of SPEC §1–7
-//! (`model/spec.rs`), compared after every step: the same result or the same error kind, the
-//! same number of events appended, then the full answers of a set of queries, `get` of every
-//! value id, `get_values` of every host, and the registry listings, for every user.
+//! (`model/spec.rs`, `model/commands.rs`), compared after every step: the same result or the
+//! same error kind; the same events appended (kind, record, data with the canonical value
+//! bytes, actor, run, time); then the full answers of a set of queries (`filter`, `count`,
+//! `get_where`), `get` of every value id, `get_values` of every host, the host filters and the
+//! registry listings, for every user. `Reopen` also checks the head, the state hash, `verify`
+//! and the whole log; `AsOf` compares a read-only view of an earlier step with the model then;
+//! each case ends with `history` of every record as every user.
 //!
-//! Run longer or elsewhere with `FVSTORE_MODEL_CASES=N` and `FVSTORE_MODEL_SEED=N`.
+//! Run longer or elsewhere with `FVSTORE_MODEL_CASES=N`, `FVSTORE_MODEL_SEED=N` and
+//! `FVSTORE_MODEL_STEPS=N` (longest sequence); `FVSTORE_MODEL_STATS=1` prints how often each
+//! operation succeeded or failed; `FVSTORE_MODEL_KNOWN_BUGS=1` also runs what is excluded
+//! because of known engine bugs.
 
 #[path = "model/commands.rs"]
 mod commands;
@@ -289,6 +296,9 @@ fn check(steps: &[Step]) -> Result<(), String> {
             }
             Op::AsOf(k) => {
                 let then = &history[k % history.len()];
+                // Half a millisecond after that step's last event (before the first one for 0).
+                let time = spec::T0 + (then.seq as i64 - 1) * 1000 + 500;
+                same("seq_at_time", e.store().seq_at_time(time).map_err(|e| kind(&e)), Ok(then.seq)).map_err(at)?;
                 let view = e.store().as_of(then.seq).map_err(|e| at(format!("as_of({}): {e}", then.seq)))?;
                 compare_state(then, &view, None).map_err(|w| at(format!("as of event {}: {w}", then.seq)))?;
                 continue;
@@ -316,6 +326,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
         let from = history.last().map_or(0, |h| h.seq) + 1;
         let log = e.store().session().log(from, m.seq).map(|es| es.iter().map(engine::event).collect::<Vec<_>>());
         same("events appended", log.map_err(|e| kind(&e)), Ok(m.events[from as usize - 1..].to_vec())).map_err(at)?;
+        same("events delivered to the subscriber", e.feed_until(m.seq), &m.events[..]).map_err(at)?;
         // Every user every few steps and at the end; the actor and user 1 in between.
         let everyone = i % 4 == 0 || i + 1 == ops::prelude().len() + steps.len();
         let users = [user, 1];
@@ -361,7 +372,8 @@ fn engine_matches_model() {
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
-    let strategy = proptest::collection::vec(ops::step(), 1..60);
+    let steps = env_u64("FVSTORE_MODEL_STEPS", 60) as usize;
+    let strategy = proptest::collection::vec(ops::step(), 1..steps);
     let result = runner.run(&strategy, |steps| check(&steps).map_err(TestCaseError::fail));
     STATS.with(|s| s.borrow().iter().for_each(|(k, n)| eprintln!("{k}: {n}")));
     if let Err(e) = result {

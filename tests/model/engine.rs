@@ -13,6 +13,9 @@ use std::sync::Arc;
 pub struct Engine {
     pub dir: tempfile::TempDir,
     pub store: Option<Store>,
+    /// A subscription from event 1 on (renewed at every reopen), and the events it delivered.
+    pub feed: Option<crossbeam_channel::Receiver<Event>>,
+    pub delivered: Vec<MEvent>,
 }
 
 fn options() -> Options {
@@ -33,11 +36,29 @@ impl Engine {
     pub fn new() -> Engine {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_with(dir.path().join("db"), options()).expect("open a fresh store");
-        Engine { dir, store: Some(store) }
+        let feed = Some(store.subscribe(1).expect("subscribe"));
+        Engine { dir, store: Some(store), feed, delivered: Vec::new() }
     }
 
     pub fn store(&self) -> &Store {
         self.store.as_ref().expect("open store")
+    }
+
+    /// The events the subscription delivered, once it has delivered up to `seq` (or after a
+    /// few seconds).
+    pub fn feed_until(&mut self, seq: u64) -> &[MEvent] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.delivered.last().map_or(0, |e| e.seq) < seq {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.feed.as_ref().expect("subscribed").recv_timeout(wait) {
+                Ok(e) => self.delivered.push(event(&e)),
+                Err(_) => break,
+            }
+        }
+        while let Ok(e) = self.feed.as_ref().expect("subscribed").try_recv() {
+            self.delivered.push(event(&e));
+        }
+        &self.delivered
     }
 
     /// Flushes, drops the store and opens the same directory again; the head and the state
@@ -46,6 +67,7 @@ impl Engine {
         self.store().flush().map_err(|e| format!("flush before reopen: {e}"))?;
         let before = (self.store().head(), self.store().state_hash());
         self.store = None;
+        self.feed = None;
         let mut last = String::new();
         for _ in 0..50 {
             match Store::open_with(self.dir.path().join("db"), options()) {
@@ -58,6 +80,8 @@ impl Engine {
                     if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
                         return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
                     }
+                    self.feed = Some(s.subscribe(1).map_err(|e| format!("subscribe after reopen: {e}"))?);
+                    self.delivered.clear();
                     self.store = Some(s);
                     return Ok(());
                 }
