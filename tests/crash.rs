@@ -352,10 +352,8 @@ fn check_store(store: &Store, model: &mut Model, pending: &[Pending], ctx: &str)
         match model.deleted.get(id) {
             Some(true) => {
                 let got = me.get(*id);
-                assert!(
-                    matches!(got, Err(fvstore::Error::DoesNotExist(_))),
-                    "{ctx}: value {id} was removed for good (acknowledged) but get gives {got:?}"
-                );
+                let gone = matches!(got, Err(fvstore::Error::DoesNotExist(_)));
+                assert!(gone, "{ctx}: value {id} was removed for good (acknowledged) but get gives {got:?}");
             }
             deleted => {
                 let rec = me.get(*id).unwrap_or_else(|e| panic!("{ctx}: acknowledged value {id} ({f} {k}): {e}"));
