@@ -154,8 +154,7 @@ pub enum Op {
     DeleteRun(u64, bool),
     /// Drop the store and open its directory again.
     Reopen,
-    /// Write a snapshot now (Store::snapshot). Not generated for now: see the KNOWN ENGINE BUG
-    /// in `op()`.
+    /// Write a snapshot now (Store::snapshot).
     Snapshot,
     /// Compare a read-only view as of an earlier step (Store::as_of) with the model then.
     AsOf(usize),
@@ -299,11 +298,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Steps once excluded for engine bugs now always run: the bugs are fixed (postmortem:
-/// remove_values/set_values unlinked values the actor may not read). FVSTORE_MODEL_SKIP_FIXED=1
-/// skips them again, to tell a regression there from one elsewhere.
-pub fn known_bugs() -> bool {
-    std::env::var_os("FVSTORE_MODEL_SKIP_FIXED").is_none()
+/// Steps once excluded for engine bugs now always run, the bugs being fixed (postmortem:
+/// remove_values/set_values unlinked values the actor may not read).
+/// FVSTORE_MODEL_SKIP_FIXED=1 skips them again, to tell a regression there from one elsewhere.
+pub fn skip_fixed() -> bool {
+    std::env::var_os("FVSTORE_MODEL_SKIP_FIXED").is_some()
 }
 
 pub fn step() -> impl Strategy<Value = Step> {
