@@ -82,7 +82,7 @@ fn apply_model(m: &mut Model, c: &Ctx, op: &Op) -> R<Obs> {
             atomic(m, |m| m.delete(c, fvstore::RecordRef { kind: fvstore::RecordType::Artifact, id: *a }, *p))
         }
         Op::DeleteRun(r, p) => atomic(m, |m| m.delete_run(c, *r, *p)),
-        Op::Reopen | Op::Snapshot | Op::AsOf(_) => Ok(Obs::Unit),
+        Op::Reopen | Op::Snapshot | Op::AsOf(_) | Op::RestoreOffMain(..) => Ok(Obs::Unit),
     }
 }
 
@@ -104,10 +104,24 @@ fn meets_hidden_linked_value(m: &Model, c: &Ctx, op: &Op) -> bool {
     })
 }
 
-/// Normalises a generated step where the API takes a map (set_values).
-fn normalise(op: &Op) -> Op {
+/// Normalises a generated step where the API takes a map (set_values), and picks the record
+/// of a `RestoreOffMain` from the model's state.
+fn normalise(m: &Model, op: &Op) -> Op {
     match op {
         Op::SetValues(h, items) => Op::SetValues(*h, unique_names(items)),
+        Op::RestoreOffMain(kind, n) => {
+            let off: Vec<u64> = match kind {
+                fvstore::RecordType::Feature => {
+                    m.features.iter().filter(|(_, f)| f.branch != 1).map(|(id, _)| *id).collect()
+                }
+                fvstore::RecordType::Artifact => {
+                    m.artifacts.iter().filter(|(_, a)| a.branch != 1).map(|(id, _)| *id).collect()
+                }
+                _ => m.values.iter().filter(|(_, v)| v.branch != 1).map(|(id, _)| *id).collect(),
+            };
+            let id = if off.is_empty() { *n as u64 % 8 + 1 } else { off[n % off.len()] };
+            Op::Restore(fvstore::RecordRef { kind: *kind, id })
+        }
         other => other.clone(),
     }
 }
@@ -278,7 +292,7 @@ fn check(steps: &[Step]) -> Result<(), String> {
     // The model after every step, for `AsOf`.
     let mut history = vec![m.clone()];
     for (i, step) in ops::prelude().iter().chain(steps).enumerate() {
-        let op = normalise(&step.op);
+        let op = normalise(&m, &step.op);
         let at = |what: String| format!("step {i}: {step:?}\n{what}");
         match op {
             Op::Reopen => {

@@ -148,7 +148,7 @@ impl Engine {
             }
             Op::DeleteArtifact(a, p) => s.delete_artifact(*a, *p).map(|o| Obs::Outcome(outcome(o))),
             Op::DeleteRun(r, p) => s.delete_run(*r, *p).map(|o| Obs::Outcome(outcome(o))),
-            Op::Reopen | Op::Snapshot | Op::AsOf(_) => Ok(Obs::Unit),
+            Op::Reopen | Op::Snapshot | Op::AsOf(_) | Op::RestoreOffMain(..) => Ok(Obs::Unit),
         }
         .map_err(k)
     }

@@ -142,6 +142,9 @@ pub enum Op {
         permanent: bool,
     },
     Restore(RecordRef),
+    /// Restore the n-th record of the kind that is off main (trash, archive, locked,
+    /// template), by the model's state when the step runs; a plain `Restore` if there is none.
+    RestoreOffMain(RecordType, usize),
     SetBranch(RecordRef, Ref),
     MoveSpace(RecordRef, Ref),
     Link(u64, Host),
@@ -278,7 +281,9 @@ fn op() -> impl Strategy<Value = Op> {
         10 => feature_and_value()
             .prop_map(|(f, value)| Op::GetOrCreate { feature: Some(Ref::Name(feature_name(f).into())), value }),
         6 => (record(), any::<bool>()).prop_map(|(target, permanent)| Op::Delete { target, permanent }),
-        5 => record().prop_map(Op::Restore),
+        3 => record().prop_map(Op::Restore),
+        3 => (prop::sample::select(vec![RecordType::Value, RecordType::Value, RecordType::Feature, RecordType::Artifact]), any::<usize>())
+            .prop_map(|(k, n)| Op::RestoreOffMain(k, n)),
         5 => (record(), branch_ref()).prop_map(|(r, b)| Op::SetBranch(r, b)),
         3 => (record(), space_ref()).prop_map(|(r, s)| Op::MoveSpace(r, s)),
         6 => (value_id(), host()).prop_map(|(v, h)| Op::Link(v, h)),
