@@ -346,7 +346,6 @@ impl Store {
 
     fn spawn_snapshot(&self, seq: u64, bytes: Vec<u8>) {
         let Some(dir) = self.inner.dir.clone() else { return };
-        let store = Arc::downgrade(&self.inner);
         let progress = self.inner.writer.as_ref().map(|w| Arc::clone(&w.progress));
         let job = std::thread::spawn(move || {
             // Only a snapshot of durable events may be written.
@@ -354,7 +353,6 @@ impl Store {
                 return;
             }
             let _ = snapshot::write(&dir, seq, &bytes);
-            drop(store);
         });
         self.inner.snapshot_jobs.lock().push(job);
     }

@@ -5,7 +5,7 @@ use super::Session;
 use crate::error::{err, Result};
 use crate::event::{EventData, RecordRef, RecordType, Role};
 use crate::permissions::{require_admin, require_run_owner, require_write};
-use crate::state::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, State, User, MAIN};
+use crate::state::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, State, User};
 use crate::value::{check_name, Dtype};
 
 /// What `create_feature` needs.
@@ -346,6 +346,5 @@ fn records_on(s: &State, b: i64) -> Vec<RecordRef> {
     if let Some(ids) = s.by_branch.get(&b) {
         out.extend(ids.iter().map(|id| rec(RecordType::Value, *id)));
     }
-    let _ = MAIN;
     out
 }
