@@ -5,6 +5,8 @@
 //! number (big-endian), encoded with `fvstore::codec::encode_batch`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::Rng;
 use fvstore::protocol::Exec;
 use fvstore::{
     import_jsonl, BranchSel, Error, Event, FeatureSpec, FixedClock, Host, Options, Query, RecordRef, RecordType, Role,
@@ -19,21 +21,6 @@ const BASE: i64 = 1_800_000_000_000_000;
 
 fn options(snapshot_every: u64) -> Options {
     Options { clock: Arc::new(FixedClock(BASE)), snapshot_every, ..Options::default() }
-}
-
-/// A small xorshift generator: deterministic from the seed, std only.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn vref(id: u64) -> RecordRef {

@@ -20,6 +20,8 @@
 //! crash`; `FVSTORE_CRASH_ITERATIONS` changes the number of kills.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::Rng;
 use fvstore::{FeatureSpec, FixedClock, Host, Options, RecordRef, RecordType, Session, Store, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -48,27 +50,6 @@ fn value_of(feature: &str, key: &str) -> Value {
         "x" => Value::Float(key.parse::<f64>().unwrap() / 2.0),
         "s" => Value::Str(format!("s{key}")),
         _ => Value::Str(key.to_string()),
-    }
-}
-
-/// A small xorshift generator: deterministic from the seed, std only.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
     }
 }
 

@@ -8,6 +8,8 @@
 //! little-endian), then the image (codec/snapshot.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::Rng;
 use fvstore::{BranchSel, FeatureSpec, FixedClock, Host, Options, Query, RecordRef, RecordType, Store, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,21 +23,6 @@ const LAST_AT_AT: usize = 1 + 4 + 8 + 32;
 
 fn options(snapshot_every: u64) -> Options {
     Options { clock: Arc::new(FixedClock(BASE)), snapshot_every, ..Options::default() }
-}
-
-/// A small xorshift generator: deterministic from the seed, std only.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Runs `ops` random commands of every kind that writes (creates, links, unlinks, trash,

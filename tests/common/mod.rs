@@ -1,4 +1,4 @@
-//! Shared helpers for the `api_*` integration tests. Every assertion goes through [`check`],
+//! Shared helpers for the integration tests. Every assertion goes through [`check`],
 //! so a failure always prints what was found next to what the spec expects.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -124,4 +124,25 @@ pub fn history_kinds(store: &Store, r: RecordRef) -> Vec<&'static str> {
 /// A date value; panics on an impossible day.
 pub fn date(y: i32, m: u32, d: u32) -> Value {
     Value::date(y, m, d).unwrap()
+}
+
+/// A small xorshift generator: deterministic from the seed, std only.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
 }
