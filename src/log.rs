@@ -18,7 +18,7 @@ use crate::event::{Batch, Event};
 use parking_lot::Mutex;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 const LOG_TREE: &[u8] = b"log";
@@ -50,6 +50,10 @@ pub(crate) struct Log {
     big_written: Arc<AtomicBool>,
     /// Blob files already fsynced (sled names them by a number that only grows).
     blobs_synced: Arc<Mutex<u64>>,
+    /// The last event appended, and the last one a `sync` made durable: what a simulated
+    /// crash keeps (see `drop_unsynced`).
+    appended: Arc<AtomicU64>,
+    synced: Arc<AtomicU64>,
 }
 
 impl Log {
@@ -99,23 +103,36 @@ impl Log {
             }
         }
         let tree = db.open_tree(LOG_TREE)?;
-        Ok(Log { db, tree, data_file, dir: None, big_written: Arc::default(), blobs_synced: Arc::default() })
+        Ok(Log {
+            db,
+            tree,
+            data_file,
+            dir: None,
+            big_written: Arc::default(),
+            blobs_synced: Arc::default(),
+            appended: Arc::default(),
+            synced: Arc::default(),
+        })
     }
 
     /// Appends events as one atomic sled record (one or more whole commits). Not yet durable:
     /// call [`Log::sync`].
     pub fn append(&self, events: Vec<Event>) -> Result<()> {
-        let Some(first) = events.first().map(|e| e.seq) else { return Ok(()) };
+        let (Some(first), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
+            return Ok(());
+        };
         let bytes = codec::encode_batch(&Batch { events });
         if bytes.len() >= BLOB_RISK {
             self.big_written.store(true, Ordering::Release);
         }
         self.tree.insert(codec::seq_key(first), bytes)?;
+        self.appended.store(last, Ordering::Release);
         Ok(())
     }
 
     /// Makes everything appended so far durable.
     pub fn sync(&self) -> Result<()> {
+        let upto = self.appended.load(Ordering::Acquire);
         self.db.flush()?;
         if let Some(f) = &self.data_file {
             f.sync_data()?;
@@ -123,7 +140,26 @@ impl Log {
         if self.big_written.swap(false, Ordering::AcqRel) {
             self.sync_blobs()?;
         }
+        self.synced.fetch_max(upto, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Marks every event up to `seq` as already durable (they were read back at open).
+    pub fn opened_at(&self, seq: u64) {
+        self.appended.store(seq, Ordering::Release);
+        self.synced.store(seq, Ordering::Release);
+    }
+
+    /// For the simulated crash of tests: removes every commit after the last one a `sync`
+    /// covered, as a power loss may, and returns the last event kept.
+    pub fn drop_unsynced(&self) -> Result<u64> {
+        let synced = self.synced.load(Ordering::Acquire);
+        for item in self.tree.range(codec::seq_key(synced + 1)..) {
+            let (key, _) = item?;
+            self.tree.remove(key)?;
+        }
+        self.db.flush()?;
+        Ok(synced)
     }
 
     /// fsyncs blob files sled wrote since the last call, and the blob directory.

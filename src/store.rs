@@ -189,6 +189,7 @@ impl Store {
             return Err(err!(ValidationError, "max_depth may be at most {}", codec::MAX_NESTING));
         }
         let subs: Subscribers = Arc::default();
+        log.opened_at(state.seq);
         let writer = Writer::start(log.clone(), options.durability, state.seq, Arc::clone(&subs))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -217,6 +218,28 @@ impl Store {
         if let Some(w) = &self.inner.writer {
             w.progress.fail_next_write();
         }
+    }
+
+    /// Test hook: closes the store the way a crash leaves it: no closing flush or snapshot, and
+    /// every commit after the last explicit sync (in durable mode: every commit whose call
+    /// returned is synced; in buffered mode: `flush`, `snapshot`, periodic snapshots and opening)
+    /// dropped from the log, as a power loss may drop it. Needs the only handle; returns the
+    /// last event kept. Not for production use.
+    #[doc(hidden)]
+    pub fn simulate_crash(self) -> Result<u64> {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .map_err(|_| err!(ValidationError, "simulate_crash needs the only handle to the store"))?;
+        if let Some(w) = inner.writer.as_mut() {
+            w.progress.crash();
+            w.stop();
+        }
+        for job in inner.snapshot_jobs.get_mut().drain(..) {
+            let _ = job.join();
+        }
+        let kept = inner.log.drop_unsynced()?;
+        // No closing snapshot: a crash writes nothing more.
+        inner.dir = None;
+        Ok(kept)
     }
 
     /// Warnings from opening (snapshots skipped and why).
@@ -347,9 +370,13 @@ impl Store {
     fn spawn_snapshot(&self, seq: u64, bytes: Vec<u8>) {
         let Some(dir) = self.inner.dir.clone() else { return };
         let progress = self.inner.writer.as_ref().map(|w| Arc::clone(&w.progress));
+        let (log, durability) = (self.inner.log.clone(), self.inner.durability);
         let job = std::thread::spawn(move || {
             // Only a snapshot of durable events may be written.
             if progress.is_some_and(|p| p.wait(seq).is_err()) {
+                return;
+            }
+            if durability == Durability::Buffered && log.sync().is_err() {
                 return;
             }
             let _ = snapshot::write(&dir, seq, &bytes);
@@ -370,6 +397,10 @@ impl Store {
             (s.seq, snapshot::encode(&s))
         };
         self.wait_durable(seq)?;
+        // A snapshot ahead of the durable log would be useless after a crash (and skipped).
+        if self.inner.durability == Durability::Buffered {
+            self.flush()?;
+        }
         snapshot::write(&dir, seq, &bytes)?;
         self.inner.last_snapshot.fetch_max(seq, Ordering::AcqRel);
         Ok(seq)

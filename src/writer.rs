@@ -41,6 +41,8 @@ pub(crate) struct Progress {
     durable_fast: AtomicU64,
     /// Test hook: the next write fails as if the disk had refused it.
     fail_next: AtomicBool,
+    /// Test hook: a simulated crash; the thread stops without writing or flushing anything more.
+    crashed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -57,6 +59,7 @@ impl Progress {
             changed: Condvar::new(),
             durable_fast: AtomicU64::new(durable),
             fail_next: AtomicBool::new(false),
+            crashed: AtomicBool::new(false),
         }
     }
 
@@ -94,6 +97,11 @@ impl Progress {
     /// Makes the writer thread's next write fail (failure injection for tests).
     pub fn fail_next_write(&self) {
         self.fail_next.store(true, Ordering::Release);
+    }
+
+    /// Simulates a crash: the writer thread writes and flushes nothing more.
+    pub fn crash(&self) {
+        self.crashed.store(true, Ordering::Release);
     }
 
     pub fn poison(&self, why: String) {
@@ -185,6 +193,9 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
             }
         }
         let Some(last) = group.last().map(|e| e.seq) else { continue };
+        if progress.crashed.load(Ordering::Acquire) {
+            return;
+        }
         // The subscriber list stays locked from append to publish, so a new subscriber's
         // backlog read (under the same lock) and the live feed never overlap or leave a gap.
         let mut s = subs.lock();
@@ -206,6 +217,9 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
         progress.advance(last);
     }
     // Channel closed: a clean close. Make the buffered tail durable too.
+    if progress.crashed.load(Ordering::Acquire) {
+        return;
+    }
     if let Err(e) = log.sync() {
         progress.poison(format!("final flush failed: {}", e.message()));
     }

@@ -68,17 +68,44 @@ impl Engine {
         let before = (self.store().head(), self.store().state_hash());
         self.store = None;
         self.feed = None;
+        self.open_again(Some(before))
+    }
+
+    /// Simulates a crash (`Store::simulate_crash`: the commits after the last sync are
+    /// dropped, no closing snapshot) and opens the directory again; returns the last event kept.
+    /// The caller compares the reopened store with the model as of that event.
+    pub fn crash(&mut self) -> Result<u64, String> {
+        self.feed = None;
+        let store = self.store.take().ok_or("no open store")?;
+        let kept = store.simulate_crash().map_err(|e| format!("simulate_crash: {e}"))?;
+        self.open_again(None)?;
+        let head = self.store().head().0;
+        if head != kept {
+            return Err(format!("the crash kept events 1..={kept}, the reopened store has 1..={head}"));
+        }
+        let v = self.store().verify().map_err(|e| format!("verify after the crash: {e}"))?;
+        if v.events != kept || v.state_hash != self.store().state_hash() {
+            return Err(format!("verify after the crash disagrees: {v:?}, head {kept}"));
+        }
+        Ok(kept)
+    }
+
+    /// Opens the directory (retrying while sled's lock is released); checks that head and
+    /// state hash equal `before` and that `verify` agrees, when given.
+    fn open_again(&mut self, before: Option<((u64, [u8; 32]), [u8; 32])>) -> Result<(), String> {
         let mut last = String::new();
         for _ in 0..50 {
             match Store::open_with(self.dir.path().join("db"), options()) {
                 Ok(s) => {
-                    let after = (s.head(), s.state_hash());
-                    if after != before {
-                        return Err(format!("head and state hash before reopen {before:?}, after {after:?}"));
-                    }
-                    let v = s.verify().map_err(|e| format!("verify after reopen: {e}"))?;
-                    if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
-                        return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
+                    if let Some(before) = before {
+                        let after = (s.head(), s.state_hash());
+                        if after != before {
+                            return Err(format!("head and state hash before reopen {before:?}, after {after:?}"));
+                        }
+                        let v = s.verify().map_err(|e| format!("verify after reopen: {e}"))?;
+                        if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
+                            return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
+                        }
                     }
                     self.feed = Some(s.subscribe(1).map_err(|e| format!("subscribe after reopen: {e}"))?);
                     self.delivered.clear();
@@ -148,7 +175,7 @@ impl Engine {
             }
             Op::DeleteArtifact(a, p) => s.delete_artifact(*a, *p).map(|o| Obs::Outcome(outcome(o))),
             Op::DeleteRun(r, p) => s.delete_run(*r, *p).map(|o| Obs::Outcome(outcome(o))),
-            Op::Reopen | Op::Snapshot | Op::AsOf(_) | Op::RestoreOffMain(..) => Ok(Obs::Unit),
+            Op::Reopen | Op::Crash | Op::Flush | Op::Snapshot | Op::AsOf(_) | Op::RestoreOffMain(..) => Ok(Obs::Unit),
         }
         .map_err(k)
     }

@@ -114,7 +114,7 @@ pub struct CtxGen {
     pub space: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     CreateUser(usize),
     CreateSpace(usize),
@@ -157,6 +157,11 @@ pub enum Op {
     DeleteRun(u64, bool),
     /// Drop the store and open its directory again.
     Reopen,
+    /// A simulated crash: the commits after the last sync are lost (the model goes back to
+    /// the step the reopened log ends at), no closing snapshot; then open again.
+    Crash,
+    /// `Store::flush`: everything so far survives a crash.
+    Flush,
     /// Write a snapshot now (Store::snapshot).
     Snapshot,
     /// Compare a read-only view as of an earlier step (Store::as_of) with the model then.
@@ -295,6 +300,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (1u64..=5, any::<bool>()).prop_map(|(a, p)| Op::DeleteArtifact(a, p)),
         1 => (1u64..=4, any::<bool>()).prop_map(|(r, p)| Op::DeleteRun(r, p)),
         2 => Just(Op::Reopen),
+        2 => Just(Op::Crash),
+        1 => Just(Op::Flush),
         2 => any::<usize>().prop_map(Op::AsOf),
         // postmortem: `Store::snapshot()` failed with `Io` ("No such file or directory") when a
         // periodic background snapshot of the same seq was written at the same moment (both
