@@ -55,3 +55,18 @@ fn model_dates_agree_with_the_engine() {
     }
     assert_eq!(values::days(2024, 2, 30), None);
 }
+
+/// The fuzz target `fuzz/fuzz_targets/model.rs` turns its input bytes into steps through the
+/// same strategy (`ops::steps_from_bytes`, 8 bytes per step); a few fixed inputs (empty, all
+/// zeros, all ones, a counting pattern) must give their steps and pass the whole check.
+#[test]
+fn fuzz_bytes_drive_the_same_strategy() {
+    let inputs: [Vec<u8>; 4] = [vec![], vec![0; 64], vec![0xFF; 300], (0..=255).collect()];
+    for data in inputs {
+        let steps = ops::steps_from_bytes(&data, 40);
+        assert_eq!(steps.len(), data.len().div_ceil(8).min(40), "steps of input {data:?}");
+        if let Err(why) = run::check(&steps) {
+            panic!("input {data:?}: {why}");
+        }
+    }
+}

@@ -381,3 +381,23 @@ pub fn dtype_for(name: usize, choice: usize) -> &'static str {
         _ => "integer",
     }
 }
+
+/// Steps chosen by raw bytes (for the fuzz target), through the same strategy: each 8-byte
+/// chunk of `data` seeds the RNG that draws one step, so a mutation of a chunk changes that
+/// step and the fuzzer can splice good steps between inputs. (Proptest's pass-through RNG is no
+/// use here: every `prop_oneof!` hands half of the remaining bytes to a lazy branch, so a long
+/// sequence soon reads zeros, which rand's uniform sampling rejects forever.)
+pub fn steps_from_bytes(data: &[u8], max_steps: usize) -> Vec<Step> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    data.chunks(8)
+        .take(max_steps)
+        .filter_map(|chunk| {
+            let mut seed = [0u8; 32];
+            seed[..chunk.len()].copy_from_slice(chunk);
+            let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+            let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+            step().new_tree(&mut runner).ok().map(|tree| tree.current())
+        })
+        .collect()
+}

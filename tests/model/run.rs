@@ -346,6 +346,10 @@ pub fn check(steps: &[Step]) -> Result<(), String> {
         history.push(m.clone());
     }
     compare_history(&m, e.store()).map_err(|w| format!("at the end: {w}"))?;
+    // The chain verifies, and a full replay of the log gives the live state's hash.
+    let v = e.store().verify().map_err(|w| format!("verify at the end: {w}"))?;
+    same("state hash of a full replay at the end", v.state_hash, e.store().state_hash())?;
+    same("events verified at the end", v.events, m.seq)?;
     Ok(())
 }
 
