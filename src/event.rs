@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The kind of record an event concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum RecordType {
     User,
     Space,
@@ -51,6 +52,7 @@ impl RecordType {
 /// A record named by type and id. Branch ids are positive for user branches (≥ 4); the
 /// built-in state codes are never the subject of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RecordRef {
     pub kind: RecordType,
     pub id: u64,
@@ -58,6 +60,7 @@ pub struct RecordRef {
 
 /// The record a link hangs on: an artifact or a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Host {
     Artifact(u64),
     Run(u64),
@@ -65,6 +68,7 @@ pub enum Host {
 
 /// A role in a space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Role {
     Read,
     Write,

@@ -43,7 +43,7 @@ mod writer;
 
 pub use audit::{import_jsonl, Verification};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use command::{FeatureSpec, Outcome, Record, Ref, Session};
+pub use command::{Answer, Command, FeatureSpec, Outcome, Record, Ref, Session};
 pub use error::{Error, Result};
 pub use event::{Event, EventData, Host, RecordRef, RecordType, Role};
 pub use log::Durability;

@@ -107,6 +107,7 @@ impl Draft {
 
 /// Who acts, under which run, on which branch, in which space (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Context {
     pub user: u64,
     pub run: Option<u64>,

@@ -5,11 +5,13 @@
 mod edit;
 mod registry;
 mod resolve;
+mod typed;
 mod values;
 
 pub use edit::{Outcome, Record};
 pub use registry::FeatureSpec;
 pub use resolve::Ref;
+pub use typed::{Answer, Command};
 pub(crate) use resolve::{
     artifact as resolve_artifact, branch as resolve_branch, feature as resolve_feature, run as resolve_run,
     space as resolve_space, user as resolve_user, view,

@@ -10,6 +10,7 @@ use crate::store::Context;
 
 /// A record named by id or by name (handle for users).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Ref {
     Id(i64),
     Name(String),

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 /// 1970-01-01T00:00:00. Dict keys are kept sorted by their UTF-8 bytes, so two dicts with the
 /// same entries are equal whatever order they were written in.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Value {
     Null,
     Bool(bool),
