@@ -45,7 +45,7 @@ pub use audit::{import_jsonl, Verification};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use command::{Answer, Command, FeatureSpec, Outcome, Record, Ref, Session};
 pub use error::{Error, Result};
-pub use event::{Event, EventData, Host, RecordRef, RecordType, Role};
+pub use event::{Batch, Event, EventData, Host, RecordRef, RecordType, Role};
 pub use log::Durability;
 pub use query::{BranchSel, Op, OrderBy, Query};
 pub use state::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};

@@ -13,7 +13,11 @@ use fvstore::{Answer, Command, Context, Durability, FixedClock, Options, Store};
 use std::sync::Arc;
 
 fn options() -> Options {
-    Options { clock: Arc::new(FixedClock(1_700_000_000_000_000)), durability: Durability::Buffered, ..Options::default() }
+    Options {
+        clock: Arc::new(FixedClock(1_700_000_000_000_000)),
+        durability: Durability::Buffered,
+        ..Options::default()
+    }
 }
 
 /// Calls from bytes; the actor, run, branch and space are folded to small numbers that exist.

@@ -17,8 +17,8 @@
 #[path = "model/mod.rs"]
 mod model;
 
-use model::{ops, run, values};
 use fvstore::Value;
+use model::{ops, run, values};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
 fn env_u64(name: &str, default: u64) -> u64 {

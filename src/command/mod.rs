@@ -11,11 +11,11 @@ mod values;
 pub use edit::{Outcome, Record};
 pub use registry::FeatureSpec;
 pub use resolve::Ref;
-pub use typed::{Answer, Command};
 pub(crate) use resolve::{
     artifact as resolve_artifact, branch as resolve_branch, feature as resolve_feature, run as resolve_run,
     space as resolve_space, user as resolve_user, view,
 };
+pub use typed::{Answer, Command};
 
 /// Checks the acting context for a read.
 pub(crate) fn check_context(s: &crate::state::State, ctx: &Context) -> crate::error::Result<()> {

@@ -17,43 +17,123 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Command {
-    CreateUser { handle: String },
-    CreateSpace { name: String },
-    Grant { space: Ref, user: Ref, role: Option<Role> },
-    CreateBranch { name: String },
-    MergeBranch { branch: Ref },
-    StartRun { name: String },
-    FinishRun { run: u64 },
-    CreateFeature { name: String, dtype: String, nullable: bool, coerce: bool },
-    CreateArtifact { key: String },
-    GetOrCreate { feature: Option<Ref>, value: Value },
-    Get { id: u64 },
-    Link { value: u64, host: Host },
-    Unlink { value: u64, host: Host },
-    AddValues { host: Host, values: Vec<(String, Value)> },
-    SetValues { host: Host, values: Vec<(String, Value)> },
-    RemoveValues { host: Host, feature: Ref },
-    GetValues { host: Host },
-    Delete { target: RecordRef, permanent: bool },
-    DeleteFeature { feature: Ref, permanent: bool },
-    Restore { target: RecordRef },
-    SetBranch { target: RecordRef, branch: Ref },
-    MoveSpace { target: RecordRef, space: Ref },
+    CreateUser {
+        handle: String,
+    },
+    CreateSpace {
+        name: String,
+    },
+    Grant {
+        space: Ref,
+        user: Ref,
+        role: Option<Role>,
+    },
+    CreateBranch {
+        name: String,
+    },
+    MergeBranch {
+        branch: Ref,
+    },
+    StartRun {
+        name: String,
+    },
+    FinishRun {
+        run: u64,
+    },
+    CreateFeature {
+        name: String,
+        dtype: String,
+        nullable: bool,
+        coerce: bool,
+    },
+    CreateArtifact {
+        key: String,
+    },
+    GetOrCreate {
+        feature: Option<Ref>,
+        value: Value,
+    },
+    Get {
+        id: u64,
+    },
+    Link {
+        value: u64,
+        host: Host,
+    },
+    Unlink {
+        value: u64,
+        host: Host,
+    },
+    AddValues {
+        host: Host,
+        values: Vec<(String, Value)>,
+    },
+    SetValues {
+        host: Host,
+        values: Vec<(String, Value)>,
+    },
+    RemoveValues {
+        host: Host,
+        feature: Ref,
+    },
+    GetValues {
+        host: Host,
+    },
+    Delete {
+        target: RecordRef,
+        permanent: bool,
+    },
+    DeleteFeature {
+        feature: Ref,
+        permanent: bool,
+    },
+    Restore {
+        target: RecordRef,
+    },
+    SetBranch {
+        target: RecordRef,
+        branch: Ref,
+    },
+    MoveSpace {
+        target: RecordRef,
+        space: Ref,
+    },
     /// `filter` with these lookups (ANDed), an optional `order_by` and `limit`.
-    Filter { lookups: Vec<(String, Value)>, order_by: Option<String>, limit: Option<u16> },
-    Count { lookups: Vec<(String, Value)> },
-    GetWhere { lookups: Vec<(String, Value)> },
-    FilterArtifacts { lookups: Vec<(String, Value)> },
-    FilterRuns { lookups: Vec<(String, Value)> },
+    Filter {
+        lookups: Vec<(String, Value)>,
+        order_by: Option<String>,
+        limit: Option<u16>,
+    },
+    Count {
+        lookups: Vec<(String, Value)>,
+    },
+    GetWhere {
+        lookups: Vec<(String, Value)>,
+    },
+    FilterArtifacts {
+        lookups: Vec<(String, Value)>,
+    },
+    FilterRuns {
+        lookups: Vec<(String, Value)>,
+    },
     /// `features` / `artifacts` on the default branches, or on all of them.
-    Features { all_branches: bool },
-    Artifacts { all_branches: bool },
+    Features {
+        all_branches: bool,
+    },
+    Artifacts {
+        all_branches: bool,
+    },
     Users,
     Spaces,
     Branches,
     Runs,
-    History { target: RecordRef },
-    Log { from: u64, to: u64 },
+    History {
+        target: RecordRef,
+    },
+    Log {
+        from: u64,
+        to: u64,
+    },
     Verify,
 }
 

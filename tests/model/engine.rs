@@ -10,6 +10,9 @@ use fvstore::{
 };
 use std::sync::Arc;
 
+/// A store's head (seq, hash) and state hash.
+type Identity = ((u64, [u8; 32]), [u8; 32]);
+
 pub struct Engine {
     pub dir: tempfile::TempDir,
     pub store: Option<Store>,
@@ -92,7 +95,7 @@ impl Engine {
 
     /// Opens the directory (retrying while sled's lock is released); checks that head and
     /// state hash equal `before` and that `verify` agrees, when given.
-    fn open_again(&mut self, before: Option<((u64, [u8; 32]), [u8; 32])>) -> Result<(), String> {
+    fn open_again(&mut self, before: Option<Identity>) -> Result<(), String> {
         let mut last = String::new();
         for _ in 0..50 {
             match Store::open_with(self.dir.path().join("db"), options()) {

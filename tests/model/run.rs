@@ -369,4 +369,3 @@ fn count(op: &Op, result: &R<Obs>, ctx_ok: bool) {
     };
     STATS.with(|s| *s.borrow_mut().entry(format!("{name:>15} {outcome}")).or_insert(0) += 1);
 }
-
