@@ -2,6 +2,8 @@
 //! so a failure always prints what was found next to what the spec expects.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod workload;
+
 use fvstore::{
     Artifact, BranchSel, Durability, Error, Feature, FeatureSpec, Options, RecordRef, RecordType, Role, Session, Store,
     Value,

@@ -1,0 +1,188 @@
+//! Tamper evidence and truncated tails (SPEC §8, Audit and Recovery). Damage is made with sled
+//! directly on a closed store: the tree `log` of `DIR/log` holds one record per group of
+//! commits, keyed by its first sequence number (big-endian), encoded with
+//! `fvstore::codec::encode_batch`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::workload::*;
+use fvstore::protocol::Exec;
+use fvstore::{import_jsonl, Event, Store, Value};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+// ---------------------------------------------------------------------------------------------
+// Tampering and truncation, with sled on a closed store
+// ---------------------------------------------------------------------------------------------
+
+/// Rewrites the first event (at or after `min_seq`) that `pick` accepts with `change`, keeping
+/// its stored hash. Returns its seq.
+fn tamper(dir: &Path, min_seq: u64, pick: impl Fn(&Event) -> bool, change: impl FnOnce(&mut Event)) -> u64 {
+    let db = sled::open(dir.join("log")).unwrap();
+    let tree = db.open_tree("log").unwrap();
+    for item in tree.iter() {
+        let (k, v) = item.unwrap();
+        let mut batch = fvstore::codec::decode_batch(&v).unwrap();
+        if let Some(e) = batch.events.iter_mut().find(|e| e.seq >= min_seq && pick(e)) {
+            let seq = e.seq;
+            change(e);
+            tree.insert(k, fvstore::codec::encode_batch(&batch)).unwrap();
+            db.flush().unwrap();
+            return seq;
+        }
+    }
+    panic!("no event to tamper with");
+}
+
+/// A closed store of `ops` random commands; returns its head seq.
+fn closed_store(dir: &Path, ops: usize, seed: u64) -> u64 {
+    let store = Store::open_with(dir, options(0)).unwrap();
+    workload(&store, ops, seed);
+    store.head().0
+}
+
+fn check_tampered(seed: u64, pick: impl Fn(&Event) -> bool, change: impl FnOnce(&mut Event)) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let head = closed_store(&dir, 80, seed);
+    let seq = tamper(&dir, head / 3, pick, change);
+    assert!(seq < head);
+
+    // A full replay meets the bad event: Corruption naming it.
+    let replay = tmp.path().join("replay");
+    copy_dir(&dir, &replay, false);
+    assert_eq!(corruption_at(Store::open_with(&replay, options(0)).map(drop)), Some(seq), "full replay");
+
+    // From the snapshot at the head the open succeeds (the snapshot checks out against the
+    // log's last event); verify re-hashes the chain and names the event.
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert_eq!(corruption_at(store.verify()), Some(seq), "verify");
+    let out: Json = serde_json::from_str(&Exec::new(store.clone()).handle(r#"{"op":"verify"}"#)).unwrap();
+    assert_eq!(out["error"]["kind"], "Corruption", "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains(&seq.to_string()), "{out}");
+    // A view through the bad event is not silently built.
+    assert_eq!(corruption_at(store.as_of(seq).map(drop)), Some(seq), "as_of({seq})");
+    assert!(store.as_of(seq - 1).is_ok());
+    // Nor is an export of it importable.
+    let mut export = Vec::new();
+    store.export_jsonl(&mut export).unwrap();
+    let target = tmp.path().join("imported");
+    assert_eq!(corruption_at(import_jsonl(&target, &export[..], options(0)).map(drop)), Some(seq), "import");
+    assert!(!target.join("log").exists());
+}
+
+#[test]
+fn tampered_timestamp_is_reported_at_its_seq() {
+    // A field of an event in the middle of a multi-event commit (an add_values).
+    check_tampered(1, |e| e.data.kind() == "link", |e| e.at += 1);
+}
+
+#[test]
+fn tampered_value_is_reported_at_its_seq() {
+    check_tampered(
+        2,
+        |e| matches!(e.data, fvstore::EventData::CreateValue { .. }),
+        |e| {
+            if let fvstore::EventData::CreateValue { value, .. } = &mut e.data {
+                *value = fvstore::codec::canonical(&Value::Float(1234.5));
+            }
+        },
+    );
+}
+
+#[test]
+fn tampered_actor_is_reported_at_its_seq() {
+    check_tampered(3, |e| e.data.kind() == "branch_change", |e| e.actor += 1);
+}
+
+/// Removes the last `n` records (commit groups) of the log; returns the new last seq.
+fn cut_tail(dir: &Path, n: usize) -> u64 {
+    let db = sled::open(dir.join("log")).unwrap();
+    let tree = db.open_tree("log").unwrap();
+    let keys: Vec<_> = tree.iter().keys().map(Result::unwrap).collect();
+    assert!(keys.len() > n + 2, "too few log records");
+    for k in &keys[keys.len() - n..] {
+        tree.remove(k).unwrap();
+    }
+    db.flush().unwrap();
+    u64::from_be_bytes(keys[keys.len() - n].as_ref().try_into().unwrap()) - 1
+}
+
+/// What a prefix of the log looked like: (state hash, head, answers).
+type Prefix = ([u8; 32], (u64, [u8; 32]), String);
+
+/// A closed store with snapshots at `middle` and at `head`, whose last 3 log records were then
+/// removed: returns (dir, head, the new last seq, what the intact store looked like there).
+fn truncated_store(tmp: &Path) -> (std::path::PathBuf, u64, u64, Prefix) {
+    let dir = tmp.join("store");
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    workload(&store, 60, 4);
+    let middle = store.snapshot().unwrap();
+    workload(&store, 60, 5);
+    let head = store.head().0;
+    // What every prefix looked like, from the intact store.
+    let mut prefixes: BTreeMap<u64, Prefix> = (middle..=head)
+        .map(|s| {
+            let v = store.as_of(s).unwrap();
+            (s, (v.state_hash(), v.head(), answers(&v)))
+        })
+        .collect();
+    drop(store); // snapshot at `head`
+    let cut = cut_tail(&dir, 3);
+    assert!(cut > middle && cut < head, "cut at {cut}, middle {middle}, head {head}");
+    (dir, head, cut, prefixes.remove(&cut).unwrap())
+}
+
+#[test]
+fn truncated_tail_opens_as_the_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, head, cut, (hash, expected_head, expected_answers)) = truncated_store(tmp.path());
+
+    // Without the snapshot ahead of the log: the prefix, and all is sound.
+    let plain = tmp.path().join("plain");
+    copy_dir(&dir, &plain, true);
+    std::fs::remove_file(plain.join("snapshots").join(format!("snap-{head:020}.bin"))).unwrap();
+    {
+        let store = Store::open_with(&plain, options(0)).unwrap();
+        assert!(store.warnings().is_empty(), "{:?}", store.warnings());
+        assert_eq!((store.state_hash(), store.head()), (hash, expected_head));
+        assert_eq!(answers(&store), expected_answers);
+        let v = store.verify().unwrap();
+        assert_eq!((v.events, v.head, v.state_hash), (cut, expected_head, hash));
+    }
+
+    // With it: it is skipped (with a warning); the older snapshot plus the fold give the prefix.
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert!(!store.warnings().is_empty(), "the snapshot ahead of the log was not reported");
+    assert_eq!(store.head(), expected_head);
+    assert_eq!(store.state_hash(), hash);
+    assert_eq!(answers(&store), expected_answers);
+
+    // The chain goes on from the prefix, past the old head; the stale snapshot is never used.
+    workload(&store, 40, 6);
+    assert!(store.head().0 > head, "the workload did not pass the old head");
+    let log = store.session().log(cut, cut + 1).unwrap();
+    assert_eq!((log[0].hash, log[1].prev), (expected_head.1, expected_head.1));
+    let (new_head, new_hash) = (store.head(), store.state_hash());
+    drop(store);
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert_eq!((store.head(), store.state_hash()), (new_head, new_hash));
+    store.verify().unwrap();
+    let replay = tmp.path().join("replay");
+    copy_dir(&dir, &replay, false);
+    assert_eq!(Store::open_with(&replay, options(0)).unwrap().state_hash(), new_hash);
+}
+
+#[test]
+fn truncated_tail_verifies_with_a_snapshot_ahead_of_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, _, cut, (hash, expected_head, _)) = truncated_store(tmp.path());
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert!(!store.warnings().is_empty());
+    let v = store.verify().unwrap_or_else(|e| panic!("verify after a truncated tail: {e}"));
+    assert_eq!((v.events, v.head, v.state_hash), (cut, expected_head, hash));
+    // And once a new event is committed on the prefix.
+    store.session().create_artifact("after/the/cut").unwrap();
+    store.verify().unwrap();
+}
