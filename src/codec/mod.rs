@@ -7,6 +7,7 @@
 
 mod canon;
 mod snapshot;
+mod snapshot_values;
 
 pub use canon::{canonical, canonical_len, decode_value, value_hash};
 pub(crate) use snapshot::{decode_snapshot, encode_snapshot, state_hash, SnapshotFile};

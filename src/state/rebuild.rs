@@ -15,9 +15,9 @@ impl State {
         let mut by_space: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut by_creator: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut by_run: HashMap<u64, Vec<u64>> = HashMap::new();
-        self.dedup.reserve(self.value_count);
+        let mut keys = Vec::with_capacity(self.value_count);
         for v in self.values.iter().flatten() {
-            self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
+            keys.push((dedup_key(v.feature, &v.hash), v.id));
             by_feature.entry(v.feature).or_default().push(OrdEntry { value: v.value.clone(), id: v.id });
             by_branch.entry(v.branch).or_default().push(v.id);
             by_space.entry(v.space).or_default().push(v.id);
@@ -26,6 +26,7 @@ impl State {
                 by_run.entry(r).or_default().push(v.id);
             }
         }
+        self.dedup.extend(keys);
         // Ids arrive in increasing order, so the id lists are sorted already.
         self.by_feature = by_feature
             .into_iter()
