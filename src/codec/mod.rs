@@ -1,11 +1,14 @@
 //! The codec: the only code that knows byte layouts. Stored records are a format version byte
-//! followed by a bincode 2 (serde, fixed-width integers) body; values inside events use the
+//! followed by a bincode 2 (serde, fixed-width integers) body; events, batches and the values
+//! of a snapshot are written and read by hand in exactly bincode's bytes (`event_bytes`,
+//! `snapshot_values`), which is several times faster than serde. Values inside events use the
 //! canonical encoding of `canon`. bincode is unmaintained, so every use of it is here.
 //!
 //! Decoding never panics and never allocates more than its input allows: bincode's limit is
 //! the input length, and the canonical decoder refuses counts beyond the remaining bytes.
 
 mod canon;
+mod event_bytes;
 mod snapshot;
 mod snapshot_values;
 
@@ -14,8 +17,6 @@ pub(crate) use snapshot::{decode_snapshot, encode_snapshot, state_hash, Snapshot
 
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 /// Deepest nesting the decoder follows; `Limits::max_depth` may not exceed it.
 pub const MAX_NESTING: usize = 1024;
@@ -30,16 +31,16 @@ pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
 }
 
-fn encode_body<T: Serialize>(v: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
-    // Encoding into a Vec cannot fail for these plain types; an error would be a bug.
-    match bincode::serde::encode_into_std_write(v, &mut out, config()) {
-        Ok(_) => out,
-        Err(e) => panic!("encoding a stored record failed: {e}"),
-    }
+/// Encodes a commit batch for the log tree.
+pub fn encode_batch(b: &Batch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 8 + b.events.len() * 192);
+    out.push(FORMAT_VERSION);
+    event_bytes::put_batch(b, &mut out);
+    out
 }
 
-fn decode_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+/// Checks the version byte and returns the body.
+fn body<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8]> {
     let (version, body) = bytes.split_first().ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
     if *version != FORMAT_VERSION {
         return Err(Error::corrupt(
@@ -47,38 +48,45 @@ fn decode_body<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
             format!("{what} has format version {version}; this build reads version {FORMAT_VERSION}"),
         ));
     }
-    let (v, used) = bincode::serde::decode_from_slice::<T, _>(body, config())
-        .map_err(|e| Error::corrupt(None, format!("undecodable {what}: {e}")))?;
-    if used != body.len() {
-        return Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", body.len() - used)));
-    }
-    Ok(v)
+    Ok(body)
 }
 
-/// Encodes a commit batch for the log tree.
-pub fn encode_batch(b: &Batch) -> Vec<u8> {
-    encode_body(b)
+fn undecodable(what: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| {
+        let reason = match e {
+            Error::Corruption { reason, .. } => reason,
+            other => other.message(),
+        };
+        Error::corrupt(None, format!("undecodable {what}: {reason}"))
+    }
 }
 
 /// Decodes a commit batch from the log tree.
 pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
-    decode_body(bytes, "commit batch")
+    let mut r = event_bytes::Reader(body(bytes, "commit batch")?);
+    let b = r.batch().map_err(undecodable("commit batch"))?;
+    r.finish("commit batch")?;
+    Ok(b)
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
 pub fn encode_event(e: &Event) -> Vec<u8> {
-    encode_body(e)
+    let mut out = vec![FORMAT_VERSION];
+    event_bytes::put_event(e, false, &mut out);
+    out
 }
 
 /// Decodes a single event.
 pub fn decode_event(bytes: &[u8]) -> Result<Event> {
-    decode_body(bytes, "event")
+    let mut r = event_bytes::Reader(body(bytes, "event")?);
+    let e = r.event().map_err(undecodable("event"))?;
+    r.finish("event")?;
+    Ok(e)
 }
 
 /// The chain hash of an event: blake3 over its encoding with `hash` zeroed. It covers `prev`,
-/// so changing any earlier event breaks every hash after it. bincode writes a struct as its
-/// fields in order, so the tuple below encodes exactly as the event with a zero hash; it is
-/// encoded into a reused per-thread buffer and hashed in one call.
+/// so changing any earlier event breaks every hash after it. The event is encoded into a
+/// reused per-thread buffer and hashed in one call.
 pub fn event_hash(e: &Event) -> [u8; 32] {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -87,10 +95,7 @@ pub fn event_hash(e: &Event) -> [u8; 32] {
         let mut buf = buf.borrow_mut();
         buf.clear();
         buf.push(FORMAT_VERSION);
-        let body = (e.seq, e.at, e.actor, e.run, e.record, &e.data, e.prev, [0u8; 32]);
-        if let Err(err) = bincode::serde::encode_into_std_write(body, &mut *buf, config()) {
-            panic!("hashing an event failed: {err}");
-        }
+        event_bytes::put_event(e, true, &mut buf);
         *blake3::hash(&buf).as_bytes()
     })
 }
