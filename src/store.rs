@@ -285,7 +285,7 @@ impl Store {
         let last = events.last().map(|e| e.seq);
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
         for e in &events {
-            if let Err(why) = s.fold(e) {
+            if let Err(why) = s.fold_live(e) {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
                 writer.progress.poison(format!("event {} could not be folded: {why}", e.seq));
                 return Err(Error::corrupt(Some(e.seq), format!("internal error folding a new event: {why}")));

@@ -31,29 +31,32 @@ impl Session {
         let user = self.ctx.user;
         let limits = *self.store.limits();
         // Hit path: a read lock only; nothing is written.
-        let prepared = self.store.read(|s| -> Result<std::result::Result<(ValueRecord, u64), Prepared>> {
+        let prepared = self.store.read(|s| -> Result<std::result::Result<(ValueRecord, u64), (Prepared, u64)>> {
             resolve::context(s, &self.ctx, false)?;
             let p = prepare(s, user, feature.as_ref(), value, &limits)?;
             match hit(s, user, &p)? {
                 Some(rec) => Ok(Ok((rec, s.seq))),
-                None => Ok(Err(p)),
+                None => Ok(Err((p, s.seq))),
             }
         })?;
-        let p = match prepared {
+        let (p, seen) = match prepared {
             Ok((rec, seen)) => {
                 // The record may come from a commit whose flush is in flight; never hand out
                 // an id a crash could still take back.
                 self.store.wait_durable(seen)?;
                 return Ok((rec, true));
             }
-            Err(p) => p,
+            Err(miss) => miss,
         };
-        // Miss: re-check under the writer lock, another caller may have created it meanwhile.
+        // Miss: re-check under the writer lock, another caller may have created it meanwhile
+        // (only events change the state, so an unchanged seq means nobody did).
         self.store.commit(
             &self.ctx,
             |s, d| {
-                if let Some(rec) = hit(s, user, &p)? {
-                    return Ok(Err(rec));
+                if s.seq != seen {
+                    if let Some(rec) = hit(s, user, &p)? {
+                        return Ok(Err(rec));
+                    }
                 }
                 resolve::context(s, &self.ctx, true)?;
                 Ok(Ok(self.create_value(s, d, &p)?))
