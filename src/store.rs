@@ -510,6 +510,7 @@ impl Drop for Inner {
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
 pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
+    state.begin_replay();
     for e in log.read_from(state.seq + 1) {
         let e = e?;
         if e.seq > to {
@@ -518,6 +519,7 @@ pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
         check_next(&state, &e)?;
         state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
     }
+    state.end_replay();
     Ok(state)
 }
 

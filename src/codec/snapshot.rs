@@ -217,7 +217,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     }
     s.value_count = live;
     s.runs_used = runs_used.into_iter().collect();
-    s.rebuild_value_indexes();
+    s.rebuild_value_indexes(true);
     for LinkImg(host, value, by, at, run) in links {
         s.links.insert(value, host, LinkMeta { by, at, run });
     }

@@ -157,7 +157,9 @@ impl State {
                 RecordType::Artifact => self.artifact_mut(id)?.space_id = *to,
                 RecordType::Value => {
                     let from = self.value(id).ok_or_else(|| missing("value", id))?.space;
-                    move_in(&mut self.by_space, from, *to, id);
+                    if !self.defer_indexes {
+                        move_in(&mut self.by_space, from, *to, id);
+                    }
                     self.value_mut(id).ok_or_else(|| missing("value", id))?.space = *to;
                 }
                 other => return Err(format!("space change of a {}", other.as_str())),
@@ -207,7 +209,9 @@ impl State {
             RecordType::Artifact => self.artifact_mut(id)?.branch_id = to,
             RecordType::Value => {
                 let from = self.value(id).ok_or_else(|| missing("value", id))?.branch;
-                move_in(&mut self.by_branch, from, to, id);
+                if !self.defer_indexes {
+                    move_in(&mut self.by_branch, from, to, id);
+                }
                 self.value_mut(id).ok_or_else(|| missing("value", id))?.branch = to;
             }
             other => return Err(format!("branch change of a {}", other.as_str())),
@@ -217,6 +221,9 @@ impl State {
 
     pub(crate) fn index_value(&mut self, v: &ValueRec) {
         self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
+        if self.defer_indexes {
+            return;
+        }
         self.by_feature.entry(v.feature).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
         self.by_branch.entry(v.branch).or_default().add(v.id);
         self.by_space.entry(v.space).or_default().add(v.id);
@@ -233,6 +240,13 @@ impl State {
                 let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
                 self.dedup.remove(dedup_key(v.feature, &v.hash), id);
+                let hosts: Vec<_> = self.links.hosts_of(id).collect();
+                for h in hosts {
+                    self.links.remove(id, h);
+                }
+                if self.defer_indexes {
+                    return Ok(());
+                }
                 let entry = OrdEntry { value: v.value, id };
                 if let Some(set) = self.by_feature.get_mut(&v.feature) {
                     set.remove(&entry);
@@ -242,10 +256,6 @@ impl State {
                 remove_from(&mut self.by_creator, v.created_by, id);
                 if let Some(run) = v.run {
                     remove_from(&mut self.by_run, run, id);
-                }
-                let hosts: Vec<_> = self.links.hosts_of(id).collect();
-                for h in hosts {
-                    self.links.remove(id, h);
                 }
             }
             RecordType::Feature => {

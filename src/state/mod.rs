@@ -68,6 +68,9 @@ pub(crate) struct State {
     pub seq: u64,
     pub head: [u8; 32],
     pub last_at: i64,
+    /// While set (a replay from the first event), the fold keeps `values` and `dedup` only;
+    /// `end_replay` then builds the other value indexes in one pass.
+    pub defer_indexes: bool,
 }
 
 impl Default for State {
@@ -110,6 +113,7 @@ impl State {
             seq: 0,
             head: [0; 32],
             last_at: i64::MIN,
+            defer_indexes: false,
         };
         s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
         s.user_by_handle.insert("anonymous".into(), 1);
@@ -139,6 +143,19 @@ impl State {
     /// The id the next created value gets.
     pub fn next_value(&self) -> u64 {
         self.values.len() as u64 + 1
+    }
+
+    /// Starts a replay from the first event: index inserts one value at a time were most of a
+    /// full replay's fold (`by_feature` B-tree inserts ordered by `cmp_order`).
+    pub fn begin_replay(&mut self) {
+        self.defer_indexes = self.seq == 0;
+    }
+
+    /// Ends a replay: builds the indexes `begin_replay` deferred.
+    pub fn end_replay(&mut self) {
+        if std::mem::take(&mut self.defer_indexes) {
+            self.rebuild_value_indexes(false);
+        }
     }
 
     /// The value with this dedup key, if any.
