@@ -2,7 +2,7 @@
 //! never fails on an event the command layer produced; an `Err` means the log holds an event
 //! that does not fit the state, i.e. the stored log is damaged.
 
-use super::id_set::Ids;
+use super::id_set::IdSet;
 use super::links::LinkMeta;
 use super::records::*;
 use super::{dedup_key, OrdEntry, State, MAIN};
@@ -289,12 +289,12 @@ fn missing(kind: &str, id: u64) -> FoldError {
     format!("event refers to {kind} {id}, which does not exist")
 }
 
-fn move_in<K: std::hash::Hash + Eq, S: Ids>(map: &mut std::collections::HashMap<K, S>, from: K, to: K, id: u64) {
+fn move_in<K: std::hash::Hash + Eq>(map: &mut std::collections::HashMap<K, IdSet>, from: K, to: K, id: u64) {
     remove_from(map, from, id);
     map.entry(to).or_default().add(id);
 }
 
-fn remove_from<K: std::hash::Hash + Eq, S: Ids>(map: &mut std::collections::HashMap<K, S>, key: K, id: u64) {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut std::collections::HashMap<K, IdSet>, key: K, id: u64) {
     if let Some(set) = map.get_mut(&key) {
         set.take_out(id);
         if set.is_empty() {

@@ -50,7 +50,7 @@ pub(crate) struct State {
     pub dedup: Dedup,
     /// Per feature (None: values without a feature), ordered by value then id.
     pub by_feature: HashMap<Option<u64>, BTreeSet<OrdEntry>>,
-    pub by_branch: HashMap<i64, BTreeSet<u64>>,
+    pub by_branch: HashMap<i64, IdSet>,
     pub by_space: HashMap<u64, IdSet>,
     pub by_creator: HashMap<u64, IdSet>,
     pub by_run: HashMap<u64, IdSet>,

@@ -41,7 +41,7 @@ impl State {
                 (f, entries.into_iter().collect::<BTreeSet<_>>())
             })
             .collect();
-        self.by_branch = by_branch.into_iter().map(|(k, ids)| (k, ids.into_iter().collect())).collect();
+        self.by_branch = by_branch.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_space = by_space.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_creator = by_creator.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_run = by_run.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
