@@ -15,7 +15,7 @@
 use super::canon::encode_value;
 use super::MAX_NESTING;
 use crate::error::{Error, Result};
-use crate::state::ValueRec;
+use crate::state::{NewValue, ValueRec};
 
 /// The fewest bytes one image takes (both options `None`, an empty value): bounds the count
 /// before anything is allocated.
@@ -36,7 +36,7 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
     out.extend_from_slice(&(count as u64).to_le_bytes());
     for v in values {
         out.extend_from_slice(&v.id.to_le_bytes());
-        put_opt(v.feature, out);
+        put_opt(v.feature(), out);
         // The length goes before the bytes: reserve it, encode, then fill it in.
         let at = out.len();
         out.extend_from_slice(&[0; 8]);
@@ -50,7 +50,7 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
         out.extend_from_slice(&v.created_on.to_le_bytes());
         out.extend_from_slice(&v.space.to_le_bytes());
         out.extend_from_slice(&v.created_by.to_le_bytes());
-        put_opt(v.run, out);
+        put_opt(v.run(), out);
         out.extend_from_slice(&v.created_at.to_le_bytes());
     }
 }
@@ -115,7 +115,8 @@ pub(super) fn decode<'a>(bytes: &'a [u8], slots: &mut [Option<ValueRec>]) -> Res
         if slot.is_some() {
             return Err(bad(format!("value id {id} appears twice")));
         }
-        *slot = Some(ValueRec { id, feature, value, hash, branch, created_on, space, created_by, run, created_at });
+        let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
+        *slot = Some(ValueRec::new(rec).ok_or_else(|| bad(format!("value {id} has a feature or run id of 0")))?);
     }
     Ok((count, r.0))
 }
@@ -133,17 +134,19 @@ mod tests {
     #[test]
     fn same_bytes_as_bincode_and_back() {
         let recs: Vec<ValueRec> = (1..=5u64)
-            .map(|i| ValueRec {
-                id: i * 2,
-                feature: (i % 2 == 0).then_some(i),
-                value: if i == 3 { Value::from(vec!["a", "bc"]) } else { Value::Int(i as i64 - 3) },
-                hash: [i as u8; 32],
-                branch: i as i64 - 2,
-                created_on: 1,
-                space: i,
-                created_by: 7,
-                run: (i % 3 == 0).then_some(99),
-                created_at: -(i as i64),
+            .filter_map(|i| {
+                ValueRec::new(NewValue {
+                    id: i * 2,
+                    feature: (i % 2 == 0).then_some(i),
+                    value: if i == 3 { Value::from(vec!["a", "bc"]) } else { Value::Int(i as i64 - 3) },
+                    hash: [i as u8; 32],
+                    branch: i as i64 - 2,
+                    created_on: 1,
+                    space: i,
+                    created_by: 7,
+                    run: (i % 3 == 0).then_some(99),
+                    created_at: -(i as i64),
+                })
             })
             .collect();
         let imgs: Vec<ValueImg> = recs
@@ -152,14 +155,14 @@ mod tests {
                 let canon = super::super::canonical(&v.value);
                 ValueImg(
                     v.id,
-                    v.feature,
+                    v.feature(),
                     canon,
                     v.hash,
                     v.branch,
                     v.created_on,
                     v.space,
                     v.created_by,
-                    v.run,
+                    v.run(),
                     v.created_at,
                 )
             })

@@ -105,7 +105,7 @@ impl Session {
             |s, d| {
                 resolve::context(s, &self.ctx, true)?;
                 let v = resolve::value(s, self.ctx.user, value)?;
-                let (vb, vf) = (v.branch, v.feature);
+                let (vb, vf) = (v.branch, v.feature());
                 resolve::host(s, self.ctx.user, host)?;
                 self.check_host(s, host, Edit::Link)?;
                 if s.links.contains(value, host) {
@@ -233,7 +233,7 @@ impl Session {
                         let linked: Vec<u64> = s
                             .values_of(host)
                             .filter(|id| {
-                                s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space))
+                                s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space))
                             })
                             .filter(|id| Some(*id) != target)
                             .collect();
@@ -263,7 +263,7 @@ impl Session {
                 if !s.can_read(self.ctx.user, v.space) {
                     return Err(hidden_hit());
                 }
-                if let Some(fid) = v.feature {
+                if let Some(fid) = v.feature() {
                     usable_feature(s, fid, "link values of")?;
                 }
                 match v.branch {
@@ -293,7 +293,7 @@ impl Session {
                 let user = self.ctx.user;
                 let ids: Vec<u64> = s
                     .values_of(host)
-                    .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space)))
+                    .filter(|id| s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space)))
                     .collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
@@ -316,7 +316,7 @@ impl Session {
                 if !s.can_read(self.ctx.user, v.space) {
                     continue;
                 }
-                let name = match v.feature {
+                let name = match v.feature() {
                     None => String::new(),
                     Some(fid) => match s.features.get(&fid) {
                         Some(f) if s.can_read(self.ctx.user, f.space_id) => f.name.clone(),

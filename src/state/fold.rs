@@ -5,6 +5,7 @@
 use super::id_set::IdSet;
 use super::links::LinkMeta;
 use super::records::*;
+use super::NewValue;
 use super::{dedup_key, OrdEntry, State, MAIN};
 use crate::codec;
 use crate::event::{Event, EventData, RecordType};
@@ -135,7 +136,7 @@ impl State {
                     return Err(format!("value {id} repeats the dedup key of an existing value"));
                 }
                 let value = codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
-                let rec = ValueRec {
+                let rec = ValueRec::new(NewValue {
                     id,
                     feature: *feature,
                     value,
@@ -146,7 +147,8 @@ impl State {
                     created_by: e.actor,
                     run: e.run,
                     created_at: e.at,
-                };
+                })
+                .ok_or_else(|| format!("value {id} names feature or run 0"))?;
                 self.index_value(&rec);
                 self.values.push(Some(rec));
                 self.value_count += 1;
@@ -220,15 +222,15 @@ impl State {
     }
 
     pub(crate) fn index_value(&mut self, v: &ValueRec) {
-        self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
+        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id);
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
+        self.by_feature.entry(v.feature()).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
         self.by_branch.entry(v.branch).or_default().add(v.id);
         self.by_space.entry(v.space).or_default().add(v.id);
         self.by_creator.entry(v.created_by).or_default().add(v.id);
-        if let Some(run) = v.run {
+        if let Some(run) = v.run() {
             self.by_run.entry(run).or_default().add(v.id);
         }
     }
@@ -239,7 +241,7 @@ impl State {
                 let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| missing("value", id))?;
                 let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
-                self.dedup.remove(dedup_key(v.feature, &v.hash), id);
+                self.dedup.remove(dedup_key(v.feature(), &v.hash), id);
                 let hosts: Vec<_> = self.links.hosts_of(id).collect();
                 for h in hosts {
                     self.links.remove(id, h);
@@ -247,15 +249,16 @@ impl State {
                 if self.defer_indexes {
                     return Ok(());
                 }
-                let entry = OrdEntry { value: v.value, id };
-                if let Some(set) = self.by_feature.get_mut(&v.feature) {
-                    set.remove(&entry);
-                }
                 remove_from(&mut self.by_branch, v.branch, id);
                 remove_from(&mut self.by_space, v.space, id);
                 remove_from(&mut self.by_creator, v.created_by, id);
-                if let Some(run) = v.run {
+                if let Some(run) = v.run() {
                     remove_from(&mut self.by_run, run, id);
+                }
+                let feature = v.feature();
+                let entry = OrdEntry { value: v.value, id };
+                if let Some(set) = self.by_feature.get_mut(&feature) {
+                    set.remove(&entry);
                 }
             }
             RecordType::Feature => {

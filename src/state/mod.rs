@@ -14,8 +14,8 @@ mod value_index;
 pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
 pub(crate) use links::{LinkMeta, Links};
-pub(crate) use records::ValueRec;
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
+pub(crate) use records::{NewValue, ValueRec};
 pub(crate) use value_index::OrdEntry;
 
 use crate::event::{Host, Role};
@@ -163,7 +163,7 @@ impl State {
         self.dedup
             .candidates(dedup_key(feature, hash))
             .filter_map(|id| self.value(id))
-            .find(|v| v.feature == feature && &v.hash == hash)
+            .find(|v| v.feature() == feature && &v.hash == hash)
     }
 
     /// The actor's effective role in a space: explicit, or at least `write` in space 1.

@@ -19,13 +19,13 @@ impl State {
         let mut keys = Vec::with_capacity(if with_dedup { self.value_count } else { 0 });
         for v in self.values.iter().flatten() {
             if with_dedup {
-                keys.push((dedup_key(v.feature, &v.hash), v.id));
+                keys.push((dedup_key(v.feature(), &v.hash), v.id));
             }
-            by_feature.entry(v.feature).or_default().push(OrdEntry { value: v.value.clone(), id: v.id });
+            by_feature.entry(v.feature()).or_default().push(OrdEntry { value: v.value.clone(), id: v.id });
             by_branch.entry(v.branch).or_default().push(v.id);
             by_space.entry(v.space).or_default().push(v.id);
             by_creator.entry(v.created_by).or_default().push(v.id);
-            if let Some(r) = v.run {
+            if let Some(r) = v.run() {
                 by_run.entry(r).or_default().push(v.id);
             }
         }
