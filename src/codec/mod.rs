@@ -1,7 +1,8 @@
 //! The codec: the only code that knows byte layouts. Stored records are a format version byte
-//! followed by a bincode 2 (serde, fixed-width integers) body; events, batches and the values
-//! of a snapshot are written and read by hand in exactly bincode's bytes (`event_bytes`,
-//! `snapshot_values`), which is several times faster than serde. Values inside events use the
+//! followed by a bincode 2 (serde, fixed-width integers) body; events and batches are written
+//! and read by hand in exactly bincode's bytes (`event_bytes`), which is several times faster
+//! than serde, and the values of a snapshot in a compact layout of their own
+//! (`snapshot_values`). Values inside events use the
 //! canonical encoding of `canon`. bincode is unmaintained, so every use of it is here.
 //!
 //! Decoding never panics and never allocates more than its input allows: bincode's limit is
@@ -21,8 +22,12 @@ use crate::event::{Batch, Event};
 /// Deepest nesting the decoder follows; `Limits::max_depth` may not exceed it.
 pub const MAX_NESTING: usize = 1024;
 
-/// Version byte of every stored record of this format.
+/// Version byte of every stored record of this format (log records, the meta tree).
 pub const FORMAT_VERSION: u8 = 1;
+
+/// Version byte of snapshot files. 2: the values section with varints (`snapshot_values`).
+/// Snapshots are caches: a file of another version is skipped and the log replayed.
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 /// Upper bound on one decoded record: sled values beyond this are refused as corrupt.
 const MAX_RECORD: usize = 1 << 30;

@@ -3,14 +3,14 @@
 //! the state hash (blake3 of the image bytes) identifies a state.
 //!
 //! ```text
-//! file  = version byte, header (bincode), image (bincode), blake3 of all before it (32 bytes)
+//! file  = version byte (2), header (bincode), image, blake3 of all before it (32 bytes)
 //! header = fold_version u32, seq u64, head [32], last_at i64, state_hash [32]
-//! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links,
-//!          runs_used
+//! image  = counters, users, spaces, roles, branches, runs, features, artifacts (bincode),
+//!          values (`snapshot_values`: varints), links, runs_used (bincode)
 //!          each a length-prefixed sequence in id (or key) order
 //! ```
 
-use super::{config, snapshot_values, FORMAT_VERSION};
+use super::{config, snapshot_values, SNAPSHOT_VERSION};
 use crate::error::{Error, Result};
 use crate::event::{Host, Role};
 use crate::state::{Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User};
@@ -123,8 +123,8 @@ fn image_bytes(s: &State) -> Vec<u8> {
     );
     let links = seq(s.links.all().map(|(h, v, m)| LinkImg(h, v, m.by, m.at, m.run)), s.links.len());
     let runs_used = seq(s.runs_used.iter().copied(), s.runs_used.len());
-    // A bincode tuple is its elements one after another, so the image is written in three
-    // parts: the values section in the middle by hand (`snapshot_values`), the rest by bincode.
+    // The image is written in three parts: the values section in the middle by hand
+    // (`snapshot_values`, compact), the rest by bincode.
     let mut out = Vec::with_capacity(s.value_count * 100);
     let head = (counters, users, spaces, roles, branches, runs, features, artifacts);
     if let Err(e) = bincode::serde::encode_into_std_write(&head, &mut out, config()) {
@@ -152,7 +152,7 @@ pub(crate) fn encode_snapshot(s: &State, fold_version: u32) -> Vec<u8> {
         last_at: s.last_at,
         state_hash: *blake3::hash(&image).as_bytes(),
     };
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = vec![SNAPSHOT_VERSION];
     if let Err(e) = bincode::serde::encode_into_std_write(&header, &mut out, config()) {
         panic!("encoding a snapshot header failed: {e}");
     }
@@ -197,8 +197,8 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
         return Err(bad("file checksum does not match (damaged or truncated)"));
     }
     let (version, body) = content.split_first().ok_or_else(|| bad("empty file"))?;
-    if *version != FORMAT_VERSION {
-        return Err(bad(format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    if *version != SNAPSHOT_VERSION {
+        return Err(bad(format!("format version {version}, this build reads {SNAPSHOT_VERSION}")));
     }
     let (header, used): (Header, usize) =
         bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
