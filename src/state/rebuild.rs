@@ -1,52 +1,76 @@
-//! Building every value index at once from the value records (after a snapshot load): per-key
-//! lists are collected in id order and sorted once, then bulk-built, instead of walking a tree
-//! from its root for each value.
+//! Building every value index at once from the value records (after a snapshot load, and at
+//! the end of a full replay): per-key lists are collected in id order and sorted once, then
+//! bulk-built, instead of walking a tree from its root for each value.
 
 use super::id_set::IdSet;
-use super::{dedup_key, OrdEntry, State};
+use super::{dedup_key, OrdEntry, State, ValueRec};
 use crate::value::cmp_order;
 use std::collections::{BTreeSet, HashMap};
 
+type FeatureIndex = HashMap<Option<u64>, BTreeSet<OrdEntry>>;
+
 impl State {
     /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`
-    /// (dedup only if `with_dedup`: a replay keeps it up to date as it goes).
+    /// (dedup only if `with_dedup`: a replay keeps it up to date as it goes). The ordered
+    /// index (clone, sort, bulk build: most of the work) is built on a second thread while
+    /// this one builds the others; the records are only read meanwhile.
     pub(crate) fn rebuild_value_indexes(&mut self, with_dedup: bool) {
-        let mut by_feature: Groups<Option<u64>, OrdEntry> = Groups::default();
-        let mut by_branch: Groups<i64, u64> = Groups::default();
-        let mut by_space: Groups<u64, u64> = Groups::default();
-        let mut by_creator: Groups<u64, u64> = Groups::default();
-        let mut by_run: Groups<u64, u64> = Groups::default();
-        let mut keys = Vec::with_capacity(if with_dedup { self.value_count } else { 0 });
-        for v in self.values.iter().flatten() {
-            if with_dedup {
-                keys.push((dedup_key(v.feature(), &v.hash), v.id));
-            }
-            by_feature.push(v.feature(), OrdEntry { value: v.value.clone(), id: v.id });
-            by_branch.push(v.branch, v.id);
-            by_space.push(v.space, v.id);
-            by_creator.push(v.created_by, v.id);
-            if let Some(r) = v.run() {
-                by_run.push(r, v.id);
-            }
-        }
-        if with_dedup {
+        let values = &self.values;
+        let (by_feature, others) = std::thread::scope(|scope| {
+            let ordered = scope.spawn(|| feature_index(values));
+            let others = other_indexes(values, with_dedup);
+            // A thread that cannot run (or panicked) only costs the parallelism.
+            (ordered.join().unwrap_or_else(|_| feature_index(values)), others)
+        });
+        let (keys, by_branch, by_space, by_creator, by_run) = others;
+        if let Some(keys) = keys {
             self.dedup = Default::default();
             self.dedup.extend(keys);
         }
+        self.by_feature = by_feature;
         // Ids arrive in increasing order, so the id lists are sorted already.
-        self.by_feature = by_feature
-            .lists
-            .into_iter()
-            .map(|(f, mut entries)| {
-                entries.sort_unstable_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id)));
-                (f, entries.into_iter().collect::<BTreeSet<_>>())
-            })
-            .collect();
         self.by_branch = by_branch.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_space = by_space.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_creator = by_creator.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
         self.by_run = by_run.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
     }
+}
+
+/// Per feature, the entries sorted by value then id and bulk-built into a B-tree.
+fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
+    let mut by_feature: Groups<Option<u64>, OrdEntry> = Groups::default();
+    for v in values.iter().flatten() {
+        by_feature.push(v.feature(), OrdEntry { value: v.value.clone(), id: v.id });
+    }
+    by_feature
+        .lists
+        .into_iter()
+        .map(|(f, mut entries)| {
+            entries.sort_unstable_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id)));
+            (f, entries.into_iter().collect::<BTreeSet<_>>())
+        })
+        .collect()
+}
+
+type Others = (Option<Vec<(u64, u64)>>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);
+
+/// The dedup keys (if wanted) and the id lists of the branch, space, creator and run indexes.
+fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
+    let mut keys = with_dedup.then(Vec::new);
+    let (mut by_branch, mut by_space, mut by_creator, mut by_run) =
+        (Groups::default(), Groups::default(), Groups::default(), Groups::default());
+    for v in values.iter().flatten() {
+        if let Some(keys) = keys.as_mut() {
+            keys.push((dedup_key(v.feature(), &v.hash), v.id));
+        }
+        by_branch.push(v.branch, v.id);
+        by_space.push(v.space, v.id);
+        by_creator.push(v.created_by, v.id);
+        if let Some(r) = v.run() {
+            by_run.push(r, v.id);
+        }
+    }
+    (keys, by_branch, by_space, by_creator, by_run)
 }
 
 /// Per-key lists built in one pass. Neighbouring values nearly always share their feature,
