@@ -135,6 +135,9 @@ impl State {
                 if untrusted && self.find_value(*feature, hash).is_some() {
                     return Err(format!("value {id} repeats the dedup key of an existing value"));
                 }
+                // Debug builds still check what the command layer promised.
+                debug_assert!(self.find_value(*feature, hash).is_none(), "live event repeats a dedup key");
+                debug_assert!(blake3::hash(value).as_bytes() == hash, "live event's hash is not its content's");
                 let value = codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
                 let rec = ValueRec::new(NewValue {
                     id,
