@@ -309,7 +309,7 @@ impl Store {
         let last = events.last().map(|e| e.seq);
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
         for e in &events {
-            if let Err(why) = s.fold(e) {
+            if let Err(why) = s.fold_live(e) {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
                 writer.progress.poison(format!("event {} could not be folded: {why}", e.seq));
                 return Err(Error::corrupt(Some(e.seq), format!("internal error folding a new event: {why}")));
@@ -542,6 +542,7 @@ impl Drop for Inner {
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
 pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
+    state.begin_replay();
     for e in log.read_from(state.seq + 1) {
         let e = e?;
         if e.seq > to {
@@ -550,6 +551,7 @@ pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
         check_next(&state, &e)?;
         state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
     }
+    state.end_replay();
     Ok(state)
 }
 

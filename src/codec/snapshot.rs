@@ -3,17 +3,17 @@
 //! the state hash (blake3 of the image bytes) identifies a state.
 //!
 //! ```text
-//! file  = version byte, header (bincode), image (bincode), blake3 of all before it (32 bytes)
+//! file  = version byte (2), header (bincode), image, blake3 of all before it (32 bytes)
 //! header = fold_version u32, seq u64, head [32], last_at i64, state_hash [32]
-//! image  = counters, users, spaces, roles, branches, runs, features, artifacts, values, links,
-//!          runs_used
+//! image  = counters, users, spaces, roles, branches, runs, features, artifacts (bincode),
+//!          values (`snapshot_values`: varints), links, runs_used (bincode)
 //!          each a length-prefixed sequence in id (or key) order
 //! ```
 
-use super::{config, FORMAT_VERSION, MAX_NESTING};
+use super::{config, snapshot_values, SNAPSHOT_VERSION};
 use crate::error::{Error, Result};
 use crate::event::{Host, Role};
-use crate::state::{Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User, ValueRec};
+use crate::state::{Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space, State, User};
 use crate::value::Dtype;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
@@ -52,8 +52,6 @@ struct RunImg(u64, String, u64, i64, Option<i64>);
 struct FeatureImg(u64, String, Dtype, bool, bool, i64, u64, u64, Option<u64>, i64);
 #[derive(Serialize, Deserialize)]
 struct ArtifactImg(u64, String, i64, u64, u64, Option<u64>, i64);
-#[derive(Serialize, Deserialize)]
-struct ValueImg(u64, Option<u64>, Vec<u8>, [u8; 32], i64, i64, u64, u64, Option<u64>, i64);
 #[derive(Serialize, Deserialize)]
 struct LinkImg(Host, u64, u64, i64, Option<u64>);
 
@@ -123,28 +121,17 @@ fn image_bytes(s: &State) -> Vec<u8> {
         }),
         s.artifacts.len(),
     );
-    let values = seq(
-        s.all_values().map(|v| {
-            ValueImg(
-                v.id,
-                v.feature,
-                super::canonical(&v.value),
-                v.hash,
-                v.branch,
-                v.created_on,
-                v.space,
-                v.created_by,
-                v.run,
-                v.created_at,
-            )
-        }),
-        s.value_count,
-    );
     let links = seq(s.links.all().map(|(h, v, m)| LinkImg(h, v, m.by, m.at, m.run)), s.links.len());
-    let mut out = Vec::new();
     let runs_used = seq(s.runs_used.iter().copied(), s.runs_used.len());
-    let image = (counters, users, spaces, roles, branches, runs, features, artifacts, values, links, runs_used);
-    match bincode::serde::encode_into_std_write(&image, &mut out, config()) {
+    // The image is written in three parts: the values section in the middle by hand
+    // (`snapshot_values`, compact), the rest by bincode.
+    let mut out = Vec::with_capacity(s.value_count * 100);
+    let head = (counters, users, spaces, roles, branches, runs, features, artifacts);
+    if let Err(e) = bincode::serde::encode_into_std_write(&head, &mut out, config()) {
+        panic!("encoding a snapshot image failed: {e}");
+    }
+    snapshot_values::encode(s.all_values(), s.value_count, &mut out);
+    match bincode::serde::encode_into_std_write((links, runs_used), &mut out, config()) {
         Ok(_) => out,
         Err(e) => panic!("encoding a snapshot image failed: {e}"),
     }
@@ -165,7 +152,7 @@ pub(crate) fn encode_snapshot(s: &State, fold_version: u32) -> Vec<u8> {
         last_at: s.last_at,
         state_hash: *blake3::hash(&image).as_bytes(),
     };
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = vec![SNAPSHOT_VERSION];
     if let Err(e) = bincode::serde::encode_into_std_write(&header, &mut out, config()) {
         panic!("encoding a snapshot header failed: {e}");
     }
@@ -182,7 +169,8 @@ pub(crate) struct SnapshotFile {
     pub state: State,
 }
 
-type Image = (
+/// The image up to the values section, which `snapshot_values` decodes.
+type Head = (
     Counters,
     Vec<UserImg>,
     Vec<SpaceImg>,
@@ -191,10 +179,10 @@ type Image = (
     Vec<RunImg>,
     Vec<FeatureImg>,
     Vec<ArtifactImg>,
-    Vec<ValueImg>,
-    Vec<LinkImg>,
-    Vec<u64>,
 );
+
+/// The image after the values section.
+type Tail = (Vec<LinkImg>, Vec<u64>);
 
 fn bad(reason: impl Into<String>) -> Error {
     Error::corrupt(None, format!("bad snapshot: {}", reason.into()))
@@ -209,30 +197,40 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
         return Err(bad("file checksum does not match (damaged or truncated)"));
     }
     let (version, body) = content.split_first().ok_or_else(|| bad("empty file"))?;
-    if *version != FORMAT_VERSION {
-        return Err(bad(format!("format version {version}, this build reads {FORMAT_VERSION}")));
+    if *version != SNAPSHOT_VERSION {
+        return Err(bad(format!("format version {version}, this build reads {SNAPSHOT_VERSION}")));
     }
     let (header, used): (Header, usize) =
         bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
     // The file checksum above covers the image; `state_hash` is the state's identity (what
     // `verify` compares), so it is not hashed a second time here.
     let image = body.get(used..).ok_or_else(|| bad("truncated after the header"))?;
-    let (img, used): (Image, usize) =
+    let (head, used): (Head, usize) =
         bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
-    if used != image.len() {
+    let rest = image.get(used..).ok_or_else(|| bad("truncated image"))?;
+    let mut s = build(head)?;
+    let (live, rest) = snapshot_values::decode(rest, &mut s.values)?;
+    let ((links, runs_used), used): (Tail, usize) =
+        bincode::serde::decode_from_slice(rest, config()).map_err(|e| bad(format!("image: {e}")))?;
+    if used != rest.len() {
         return Err(bad("trailing bytes after the image"));
     }
-    let mut s = build(img)?;
+    s.value_count = live;
+    s.runs_used = runs_used.into_iter().collect();
+    s.rebuild_value_indexes(true);
+    for LinkImg(host, value, by, at, run) in links {
+        s.links.insert(value, host, LinkMeta { by, at, run });
+    }
     s.seq = header.seq;
     s.head = header.head;
     s.last_at = header.last_at;
     Ok(SnapshotFile { fold_version: header.fold_version, state: s })
 }
 
-fn build(img: Image) -> Result<State> {
-    let (c, users, spaces, roles, branches, runs, features, artifacts, values, links, runs_used) = img;
+/// The state from the image's head, with empty value slots for `snapshot_values` to fill.
+fn build(head: Head) -> Result<State> {
+    let (c, users, spaces, roles, branches, runs, features, artifacts) = head;
     let mut s = State::new();
-    s.runs_used = runs_used.into_iter().collect();
     s.users.clear();
     s.user_by_handle.clear();
     s.spaces.clear();
@@ -290,23 +288,7 @@ fn build(img: Image) -> Result<State> {
     // allocating.
     let slots =
         usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
-    let mut slots_vec: Vec<Option<ValueRec>> = Vec::new();
-    slots_vec.resize_with(slots, || None);
-    for ValueImg(id, feature, bytes, hash, branch, created_on, space, by, run, at) in values {
-        let value = super::decode_value(&bytes, MAX_NESTING)?;
-        let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| bad("value id out of range"))?;
-        let slot = slots_vec.get_mut(idx).ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
-        if slot.is_some() {
-            return Err(bad(format!("value id {id} appears twice")));
-        }
-        *slot =
-            Some(ValueRec { id, feature, value, hash, branch, created_on, space, created_by: by, run, created_at: at });
-    }
-    s.value_count = slots_vec.iter().flatten().count();
-    s.values = slots_vec;
-    s.rebuild_value_indexes();
-    for LinkImg(host, value, by, at, run) in links {
-        s.links.insert(value, host, LinkMeta { by, at, run });
-    }
+    s.values = Vec::with_capacity(slots);
+    s.values.resize_with(slots, || None);
     Ok(s)
 }

@@ -344,7 +344,7 @@ fn records_on(s: &State, b: i64) -> Vec<RecordRef> {
     out.extend(s.features.values().filter(|f| f.branch_id == b).map(|f| rec(RecordType::Feature, f.id)));
     out.extend(s.artifacts.values().filter(|a| a.branch_id == b).map(|a| rec(RecordType::Artifact, a.id)));
     if let Some(ids) = s.by_branch.get(&b) {
-        out.extend(ids.iter().map(|id| rec(RecordType::Value, *id)));
+        out.extend(ids.iter().map(|id| rec(RecordType::Value, id)));
     }
     out
 }

@@ -125,14 +125,14 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
     }
     ValueRecord {
         id: v.id,
-        feature_id: v.feature,
+        feature_id: v.feature(),
         value: v.value.clone(),
         hash: hex(&v.hash),
         branch_id: v.branch,
         created_on_id: v.created_on,
         space_id: v.space,
         created_by_id: v.created_by,
-        run_id: v.run,
+        run_id: v.run(),
         created_at: v.created_at,
         artifact_ids,
         run_ids,

@@ -31,29 +31,32 @@ impl Session {
         let user = self.ctx.user;
         let limits = *self.store.limits();
         // Hit path: a read lock only; nothing is written.
-        let prepared = self.store.read(|s| -> Result<std::result::Result<(ValueRecord, u64), Prepared>> {
+        let prepared = self.store.read(|s| -> Result<std::result::Result<(ValueRecord, u64), (Prepared, u64)>> {
             resolve::context(s, &self.ctx, false)?;
             let p = prepare(s, user, feature.as_ref(), value, &limits)?;
             match hit(s, user, &p)? {
                 Some(rec) => Ok(Ok((rec, s.seq))),
-                None => Ok(Err(p)),
+                None => Ok(Err((p, s.seq))),
             }
         })?;
-        let p = match prepared {
+        let (p, seen) = match prepared {
             Ok((rec, seen)) => {
                 // The record may come from a commit whose flush is in flight; never hand out
                 // an id a crash could still take back.
                 self.store.wait_durable(seen)?;
                 return Ok((rec, true));
             }
-            Err(p) => p,
+            Err(miss) => miss,
         };
-        // Miss: re-check under the writer lock, another caller may have created it meanwhile.
+        // Miss: re-check under the writer lock, another caller may have created it meanwhile
+        // (only events change the state, so an unchanged seq means nobody did).
         self.store.commit(
             &self.ctx,
             |s, d| {
-                if let Some(rec) = hit(s, user, &p)? {
-                    return Ok(Err(rec));
+                if s.seq != seen {
+                    if let Some(rec) = hit(s, user, &p)? {
+                        return Ok(Err(rec));
+                    }
                 }
                 resolve::context(s, &self.ctx, true)?;
                 Ok(Ok(self.create_value(s, d, &p)?))
@@ -102,7 +105,7 @@ impl Session {
             |s, d| {
                 resolve::context(s, &self.ctx, true)?;
                 let v = resolve::value(s, self.ctx.user, value)?;
-                let (vb, vf) = (v.branch, v.feature);
+                let (vb, vf) = (v.branch, v.feature());
                 resolve::host(s, self.ctx.user, host)?;
                 self.check_host(s, host, Edit::Link)?;
                 if s.links.contains(value, host) {
@@ -230,7 +233,7 @@ impl Session {
                         let linked: Vec<u64> = s
                             .values_of(host)
                             .filter(|id| {
-                                s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space))
+                                s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space))
                             })
                             .filter(|id| Some(*id) != target)
                             .collect();
@@ -260,7 +263,7 @@ impl Session {
                 if !s.can_read(self.ctx.user, v.space) {
                     return Err(hidden_hit());
                 }
-                if let Some(fid) = v.feature {
+                if let Some(fid) = v.feature() {
                     usable_feature(s, fid, "link values of")?;
                 }
                 match v.branch {
@@ -290,7 +293,7 @@ impl Session {
                 let user = self.ctx.user;
                 let ids: Vec<u64> = s
                     .values_of(host)
-                    .filter(|id| s.value(*id).is_some_and(|v| v.feature == Some(f.id) && s.can_read(user, v.space)))
+                    .filter(|id| s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space)))
                     .collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
@@ -313,7 +316,7 @@ impl Session {
                 if !s.can_read(self.ctx.user, v.space) {
                     continue;
                 }
-                let name = match v.feature {
+                let name = match v.feature() {
                     None => String::new(),
                     Some(fid) => match s.features.get(&fid) {
                         Some(f) if s.can_read(self.ctx.user, f.space_id) => f.name.clone(),

@@ -7,7 +7,7 @@ use crate::codec;
 use crate::command::Session;
 use crate::error::{err, Result};
 use crate::event::Host;
-use crate::state::{OrdEntry, State, ValueRec, ValueRecord};
+use crate::state::{IdSet, OrdEntry, State, ValueRec, ValueRecord};
 use crate::store::Context;
 use crate::value::{cmp_loose, parse_date, parse_datetime, range_cmp, Value};
 use std::cmp::Ordering;
@@ -197,10 +197,10 @@ impl Plan {
             && self.branches.contains(v.branch)
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id))
             && self.hashes.as_ref().is_none_or(|hs| hs.contains(&v.hash))
-            && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature))
+            && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature()))
             && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space))
             && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by))
-            && self.run.is_none_or(|r| r == v.run)
+            && self.run.is_none_or(|r| r == v.run())
             && self.artifacts.iter().all(|a| s.links.contains(v.id, Host::Artifact(*a)))
             && self.linked_runs.iter().all(|r| s.links.contains(v.id, Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
@@ -240,23 +240,23 @@ impl Plan {
             return s.values_of(Host::Run(*r)).collect();
         }
         if let Some(Some(r)) = self.run {
-            return s.by_run.get(&r).map(|set| set.iter().copied().collect()).unwrap_or_default();
+            return s.by_run.get(&r).map(|set| set.iter().collect()).unwrap_or_default();
         }
         if let Some(c) = &self.creators {
-            return c.iter().flat_map(|u| s.by_creator.get(u).into_iter().flatten().copied()).collect();
+            return c.iter().flat_map(|u| s.by_creator.get(u).into_iter().flat_map(IdSet::iter)).collect();
         }
         if let Allowed::Set(bs) = &self.branches {
             if let Some(sp) = &self.spaces {
                 let by_space: usize = sp.iter().map(|x| s.by_space.get(x).map_or(0, |set| set.len())).sum();
-                let by_branch: usize = bs.iter().map(|b| s.by_branch.get(b).map_or(0, BTreeSet::len)).sum();
+                let by_branch: usize = bs.iter().map(|b| s.by_branch.get(b).map_or(0, IdSet::len)).sum();
                 if by_space < by_branch {
-                    return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
+                    return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flat_map(IdSet::iter)).collect();
                 }
             }
-            return bs.iter().flat_map(|b| s.by_branch.get(b).into_iter().flatten().copied()).collect();
+            return bs.iter().flat_map(|b| s.by_branch.get(b).into_iter().flat_map(IdSet::iter)).collect();
         }
         if let Some(sp) = &self.spaces {
-            return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flatten().copied()).collect();
+            return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flat_map(IdSet::iter)).collect();
         }
         s.all_values().map(|v| v.id).collect()
     }

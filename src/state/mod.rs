@@ -14,8 +14,8 @@ mod value_index;
 pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
 pub(crate) use links::{LinkMeta, Links};
-pub(crate) use records::ValueRec;
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
+pub(crate) use records::{NewValue, ValueRec};
 pub(crate) use value_index::OrdEntry;
 
 use crate::event::{Host, Role};
@@ -50,7 +50,7 @@ pub(crate) struct State {
     pub dedup: Dedup,
     /// Per feature (None: values without a feature), ordered by value then id.
     pub by_feature: HashMap<Option<u64>, BTreeSet<OrdEntry>>,
-    pub by_branch: HashMap<i64, BTreeSet<u64>>,
+    pub by_branch: HashMap<i64, IdSet>,
     pub by_space: HashMap<u64, IdSet>,
     pub by_creator: HashMap<u64, IdSet>,
     pub by_run: HashMap<u64, IdSet>,
@@ -68,6 +68,9 @@ pub(crate) struct State {
     pub seq: u64,
     pub head: [u8; 32],
     pub last_at: i64,
+    /// While set (a replay from the first event), the fold keeps `values` and `dedup` only;
+    /// `end_replay` then builds the other value indexes in one pass.
+    pub defer_indexes: bool,
 }
 
 impl Default for State {
@@ -110,6 +113,7 @@ impl State {
             seq: 0,
             head: [0; 32],
             last_at: i64::MIN,
+            defer_indexes: false,
         };
         s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
         s.user_by_handle.insert("anonymous".into(), 1);
@@ -141,12 +145,25 @@ impl State {
         self.values.len() as u64 + 1
     }
 
+    /// Starts a replay from the first event: index inserts one value at a time were most of a
+    /// full replay's fold (`by_feature` B-tree inserts ordered by `cmp_order`).
+    pub fn begin_replay(&mut self) {
+        self.defer_indexes = self.seq == 0;
+    }
+
+    /// Ends a replay: builds the indexes `begin_replay` deferred.
+    pub fn end_replay(&mut self) {
+        if std::mem::take(&mut self.defer_indexes) {
+            self.rebuild_value_indexes(false);
+        }
+    }
+
     /// The value with this dedup key, if any.
     pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
         self.dedup
             .candidates(dedup_key(feature, hash))
             .filter_map(|id| self.value(id))
-            .find(|v| v.feature == feature && &v.hash == hash)
+            .find(|v| v.feature() == feature && &v.hash == hash)
     }
 
     /// The actor's effective role in a space: explicit, or at least `write` in space 1.

@@ -1,42 +1,104 @@
-//! Building every value index at once from the value records (after a snapshot load): per-key
-//! lists are collected in id order and sorted once, then bulk-built, instead of walking a tree
-//! from its root for each value.
+//! Building every value index at once from the value records (after a snapshot load, and at
+//! the end of a full replay): per-key lists are collected in id order and sorted once, then
+//! bulk-built, instead of walking a tree from its root for each value.
 
 use super::id_set::IdSet;
-use super::{dedup_key, OrdEntry, State};
+use super::{dedup_key, OrdEntry, State, ValueRec};
 use crate::value::cmp_order;
 use std::collections::{BTreeSet, HashMap};
 
+type FeatureIndex = HashMap<Option<u64>, BTreeSet<OrdEntry>>;
+
 impl State {
-    /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`.
-    pub(crate) fn rebuild_value_indexes(&mut self) {
-        let mut by_feature: HashMap<Option<u64>, Vec<OrdEntry>> = HashMap::new();
-        let mut by_branch: HashMap<i64, Vec<u64>> = HashMap::new();
-        let mut by_space: HashMap<u64, Vec<u64>> = HashMap::new();
-        let mut by_creator: HashMap<u64, Vec<u64>> = HashMap::new();
-        let mut by_run: HashMap<u64, Vec<u64>> = HashMap::new();
-        self.dedup.reserve(self.value_count);
-        for v in self.values.iter().flatten() {
-            self.dedup.insert(dedup_key(v.feature, &v.hash), v.id);
-            by_feature.entry(v.feature).or_default().push(OrdEntry { value: v.value.clone(), id: v.id });
-            by_branch.entry(v.branch).or_default().push(v.id);
-            by_space.entry(v.space).or_default().push(v.id);
-            by_creator.entry(v.created_by).or_default().push(v.id);
-            if let Some(r) = v.run {
-                by_run.entry(r).or_default().push(v.id);
+    /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`
+    /// (dedup only if `with_dedup`: a replay keeps it up to date as it goes). The ordered
+    /// index (clone, sort, bulk build: most of the work) is built on a second thread while
+    /// this one builds the others; the records are only read meanwhile.
+    pub(crate) fn rebuild_value_indexes(&mut self, with_dedup: bool) {
+        let values = &self.values;
+        let (by_feature, others) = std::thread::scope(|scope| {
+            let ordered = scope.spawn(|| feature_index(values));
+            let others = other_indexes(values, with_dedup);
+            // A thread that cannot run (or panicked) only costs the parallelism.
+            (ordered.join().unwrap_or_else(|_| feature_index(values)), others)
+        });
+        let (keys, by_branch, by_space, by_creator, by_run) = others;
+        if let Some(keys) = keys {
+            self.dedup = Default::default();
+            self.dedup.extend(keys);
+        }
+        self.by_feature = by_feature;
+        // Ids arrive in increasing order, so the id lists are sorted already.
+        self.by_branch = by_branch.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
+        self.by_space = by_space.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
+        self.by_creator = by_creator.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
+        self.by_run = by_run.lists.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
+    }
+}
+
+/// Per feature, the entries sorted by value then id and bulk-built into a B-tree.
+fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
+    let mut by_feature: Groups<Option<u64>, OrdEntry> = Groups::default();
+    for v in values.iter().flatten() {
+        by_feature.push(v.feature(), OrdEntry { value: v.value.clone(), id: v.id });
+    }
+    by_feature
+        .lists
+        .into_iter()
+        .map(|(f, mut entries)| {
+            entries.sort_unstable_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id)));
+            (f, entries.into_iter().collect::<BTreeSet<_>>())
+        })
+        .collect()
+}
+
+type Others = (Option<Vec<(u64, u64)>>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);
+
+/// The dedup keys (if wanted) and the id lists of the branch, space, creator and run indexes.
+fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
+    let mut keys = with_dedup.then(Vec::new);
+    let (mut by_branch, mut by_space, mut by_creator, mut by_run) =
+        (Groups::default(), Groups::default(), Groups::default(), Groups::default());
+    for v in values.iter().flatten() {
+        if let Some(keys) = keys.as_mut() {
+            keys.push((dedup_key(v.feature(), &v.hash), v.id));
+        }
+        by_branch.push(v.branch, v.id);
+        by_space.push(v.space, v.id);
+        by_creator.push(v.created_by, v.id);
+        if let Some(r) = v.run() {
+            by_run.push(r, v.id);
+        }
+    }
+    (keys, by_branch, by_space, by_creator, by_run)
+}
+
+/// Per-key lists built in one pass. Neighbouring values nearly always share their feature,
+/// branch, space and creator, so the map is consulted only when the key changes: a SipHash
+/// per value per index was 5 % of an open.
+struct Groups<K, T> {
+    index: HashMap<K, usize>,
+    lists: Vec<(K, Vec<T>)>,
+    last: usize,
+}
+
+impl<K, T> Default for Groups<K, T> {
+    fn default() -> Self {
+        Groups { index: HashMap::new(), lists: Vec::new(), last: usize::MAX }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy, T> Groups<K, T> {
+    fn push(&mut self, key: K, item: T) {
+        if self.lists.get(self.last).is_none_or(|(k, _)| *k != key) {
+            let next = self.lists.len();
+            self.last = *self.index.entry(key).or_insert(next);
+            if self.last == next {
+                self.lists.push((key, Vec::new()));
             }
         }
-        // Ids arrive in increasing order, so the id lists are sorted already.
-        self.by_feature = by_feature
-            .into_iter()
-            .map(|(f, mut entries)| {
-                entries.sort_unstable_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id)));
-                (f, entries.into_iter().collect::<BTreeSet<_>>())
-            })
-            .collect();
-        self.by_branch = by_branch.into_iter().map(|(k, ids)| (k, ids.into_iter().collect())).collect();
-        self.by_space = by_space.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
-        self.by_creator = by_creator.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
-        self.by_run = by_run.into_iter().map(|(k, ids)| (k, IdSet::from_sorted(ids))).collect();
+        if let Some((_, list)) = self.lists.get_mut(self.last) {
+            list.push(item);
+        }
     }
 }

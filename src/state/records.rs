@@ -85,8 +85,31 @@ pub struct Artifact {
 }
 
 /// A feature value as the state keeps it (links live in the link index).
+///
+/// Laid out in two cache lines, a million of them in one `Vec`: the first holds what a
+/// dedup hit confirms and checks (id, feature, hash, space, branch), so a hit costs one miss
+/// into the records and the second line comes with it; the rest of the view is in the second.
+/// The optional feature and run are stored as 0 for none (both count from 1), which saves the
+/// 16 bytes that kept the record at 144 bytes over three lines.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C, align(64))]
 pub(crate) struct ValueRec {
+    pub id: u64,
+    feature: u64,
+    pub hash: [u8; 32],
+    pub space: u64,
+    pub branch: i64,
+    pub value: Value,
+    pub created_on: i64,
+    pub created_by: u64,
+    run: u64,
+    pub created_at: i64,
+}
+
+const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 128);
+
+/// Everything a value record is made from.
+pub(crate) struct NewValue {
     pub id: u64,
     pub feature: Option<u64>,
     pub value: Value,
@@ -97,6 +120,35 @@ pub(crate) struct ValueRec {
     pub created_by: u64,
     pub run: Option<u64>,
     pub created_at: i64,
+}
+
+impl ValueRec {
+    /// The record; `None` if the feature or the run is 0, which no id is (a damaged input).
+    pub fn new(v: NewValue) -> Option<ValueRec> {
+        if v.feature == Some(0) || v.run == Some(0) {
+            return None;
+        }
+        Some(ValueRec {
+            id: v.id,
+            feature: v.feature.unwrap_or(0),
+            hash: v.hash,
+            space: v.space,
+            branch: v.branch,
+            value: v.value,
+            created_on: v.created_on,
+            created_by: v.created_by,
+            run: v.run.unwrap_or(0),
+            created_at: v.created_at,
+        })
+    }
+
+    pub fn feature(&self) -> Option<u64> {
+        (self.feature != 0).then_some(self.feature)
+    }
+
+    pub fn run(&self) -> Option<u64> {
+        (self.run != 0).then_some(self.run)
+    }
 }
 
 /// A feature value as the API returns it, with the hosts the actor may see.
