@@ -1,10 +1,15 @@
-//! Arbitrary bytes into every public decoder of stored data: no panic, and whatever decodes
-//! re-encodes to exactly the input (the encodings are canonical, so two byte strings never
-//! decode to the same record). With `FVSTORE_FUZZ_SNAPSHOT=1` the bytes are also opened as a
+//! Arbitrary bytes into every decoder of stored data — commit batches, events, canonical values,
+//! snapshot files (header and image) — : no panic, and whatever decodes re-encodes to exactly
+//! the input (the encodings are canonical, so two byte strings never decode to the same
+//! record). Random bytes never pass a snapshot's checksum, so they are also tried as the
+//! content of a snapshot file with a valid checksum appended, which sends them through the
+//! header and image decoders. With `FVSTORE_FUZZ_SNAPSHOT=1` the bytes are also opened as a
 //! snapshot file next to an empty store (slow: one sled open per input).
 #![no_main]
 
-use fvstore::codec::{canonical, decode_batch, decode_event, decode_value, encode_batch, encode_event, MAX_NESTING};
+use fvstore::codec::{
+    canonical, decode_batch, decode_event, decode_value, encode_batch, encode_event, reencode_snapshot, MAX_NESTING,
+};
 use fvstore::Store;
 use libfuzzer_sys::fuzz_target;
 
@@ -17,6 +22,14 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(value) = decode_value(data, MAX_NESTING) {
         assert_eq!(canonical(&value), data, "value does not re-encode to its bytes: {value:?}");
+    }
+    if let Ok(again) = reencode_snapshot(data) {
+        assert_eq!(again, data, "snapshot file does not re-encode to its bytes");
+    }
+    let mut file = data.to_vec();
+    file.extend_from_slice(blake3::hash(data).as_bytes());
+    if let Ok(again) = reencode_snapshot(&file) {
+        assert_eq!(again, file, "snapshot content with a valid checksum does not re-encode to its bytes");
     }
     if std::env::var_os("FVSTORE_FUZZ_SNAPSHOT").is_some() {
         snapshot(data);

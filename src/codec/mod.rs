@@ -19,6 +19,14 @@ pub(crate) use snapshot::{decode_snapshot, encode_snapshot, state_hash, Snapshot
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event};
 
+/// Decodes a snapshot file as opening a store does (checksum, version, header, image and its
+/// consistency) and encodes the state it holds again: for the `decode` fuzz target and for
+/// tools. A file this build wrote comes back byte for byte.
+pub fn reencode_snapshot(bytes: &[u8]) -> Result<Vec<u8>> {
+    let file = decode_snapshot(bytes)?;
+    Ok(encode_snapshot(&file.state, file.fold_version))
+}
+
 /// Deepest nesting the decoder follows; `Limits::max_depth` may not exceed it.
 pub const MAX_NESTING: usize = 1024;
 
