@@ -202,9 +202,12 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     }
     let (header, used): (Header, usize) =
         bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
-    // The file checksum above covers the image; `state_hash` is the state's identity (what
-    // `verify` compares), so it is not hashed a second time here.
     let image = body.get(used..).ok_or_else(|| bad("truncated after the header"))?;
+    // The checksum only says the file is as written; the image must also be the state the
+    // header names (a file with a recomputed checksum could claim any state hash otherwise).
+    if blake3::hash(image).as_bytes() != &header.state_hash {
+        return Err(bad("the image does not hash to the state hash in the header"));
+    }
     let (head, used): (Head, usize) =
         bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
     let rest = image.get(used..).ok_or_else(|| bad("truncated image"))?;
