@@ -9,98 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::Rng;
-use fvstore::{BranchSel, FeatureSpec, FixedClock, Host, Options, Query, RecordRef, RecordType, Store, Value};
+use common::workload::{answers, copy_dir, options, workload};
+use fvstore::{FeatureSpec, Query, RecordRef, RecordType, Store};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const BASE: i64 = 1_800_000_000_000_000;
 
 /// Byte offsets in a snapshot file (see the module docs).
 const FOLD_VERSION_AT: usize = 1;
 const LAST_AT_AT: usize = 1 + 4 + 8 + 32;
 const STATE_HASH_AT: usize = LAST_AT_AT + 8;
-
-fn options(snapshot_every: u64) -> Options {
-    Options { clock: Arc::new(FixedClock(BASE)), snapshot_every, ..Options::default() }
-}
-
-/// Runs `ops` random commands of every kind that writes (creates, links, unlinks, trash,
-/// restore, permanent deletes, drafts and merges). Refusals are fine (they write nothing);
-/// damage is not.
-fn workload(store: &Store, ops: usize, seed: u64) {
-    let me = store.session();
-    for (name, dtype) in [("temperature", "float"), ("tissue", "str"), ("count", "int")] {
-        me.create_feature(&FeatureSpec::new(name, dtype)).unwrap();
-    }
-    let mut rng = Rng::new(seed);
-    let mut draft: Option<i64> = None;
-    for _ in 0..ops {
-        let max_value = me.store().head().0.max(1);
-        let v = 1 + rng.below(max_value);
-        let arts = me.artifacts(&BranchSel::All).unwrap();
-        let art = if arts.is_empty() {
-            me.create_artifact("first").unwrap().id
-        } else {
-            arts[usize::try_from(rng.below(arts.len() as u64)).unwrap()].id
-        };
-        let k = rng.below(30);
-        let vref = RecordRef { kind: RecordType::Value, id: v };
-        let r: Result<(), fvstore::Error> = match rng.below(12) {
-            0 => me.get_or_create(Some("temperature".into()), k as f64 * 0.5).map(drop),
-            1 => me.get_or_create(Some("tissue".into()), format!("t{k}")).map(drop),
-            2 | 3 => me
-                .add_values(
-                    Host::Artifact(art),
-                    &[
-                        ("temperature".into(), Value::Float(k as f64 * 0.5)),
-                        ("tissue".into(), Value::Str(format!("t{}", rng.below(30)))),
-                    ],
-                )
-                .map(drop),
-            4 => me.delete(vref, false).map(drop),
-            5 => me.restore(vref).map(drop),
-            6 => me.delete(vref, true).map(drop),
-            7 => me.unlink(v, Host::Artifact(art)).map(drop),
-            8 => me.create_artifact(&format!("data/{k}.h5ad")).map(drop),
-            9 => {
-                let b = match draft {
-                    Some(b) => b,
-                    None => {
-                        let b = me.create_branch(&format!("draft{}", me.store().head().0)).unwrap().id;
-                        draft = Some(b);
-                        b
-                    }
-                };
-                me.clone().on_branch(b).get_or_create(Some("count".into()), i64::try_from(k).unwrap()).map(drop)
-            }
-            10 => match draft.take() {
-                Some(b) => me.merge_branch(b).map(drop),
-                None => Ok(()),
-            },
-            _ => me.remove_values(Host::Artifact(art), "tissue").map(drop),
-        };
-        if let Err(e) = r {
-            assert!(!matches!(e, fvstore::Error::Corruption { .. } | fvstore::Error::Io(_)), "{e}");
-        }
-    }
-}
-
-/// What a user sees: a fixed set of queries, rendered for comparison.
-fn answers(store: &Store) -> String {
-    let me = store.session();
-    let all = me.filter(&Query::new().filter("branch", "all")).unwrap();
-    let default_count = me.count(&Query::new()).unwrap();
-    let warm = me.count(&Query::new().filter("feature", "temperature").filter("value__gt", 5.0)).unwrap();
-    let tissues = me.filter(&Query::new().filter("feature", "tissue").order_by("-value").limit(5)).unwrap();
-    let arts = me.artifacts(&BranchSel::All).unwrap();
-    let values: Vec<_> = arts.iter().map(|a| me.get_values(Host::Artifact(a.id)).unwrap()).collect();
-    let warm_arts = me.filter_artifacts(&[("temperature__gt".into(), Value::Float(5.0))]).unwrap();
-    let features = me.features(&BranchSel::All).unwrap();
-    let branches = me.branches().unwrap();
-    format!("{all:?}\n{default_count}\n{warm}\n{tissues:?}\n{arts:?}\n{values:?}\n{warm_arts:?}\n{features:?}\n{branches:?}")
-}
 
 /// Snapshot files, oldest first (temporary files excluded).
 fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
@@ -120,21 +37,6 @@ fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
 
 fn snap_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join("snapshots").join(format!("snap-{seq:020}.bin"))
-}
-
-fn copy_dir(from: &Path, to: &Path, with_snapshots: bool) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if with_snapshots || entry.file_name() != "snapshots" {
-                copy_dir(&entry.path(), &target, with_snapshots);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// What a full replay of the log gives: (state hash, head, answers), from a copy of the store
@@ -498,9 +400,8 @@ fn snapshot_open_behaves_like_a_full_replay() {
     let dir = tmp.path().join("store");
     {
         let store = Store::open_with(&dir, options(0)).unwrap();
-        workload(&store, 80, 40);
+        workload(&store, 80, 40); // creates user alice, whom the probe tries to create again
         let me = store.session();
-        me.create_user("alice").unwrap();
         let used = me.start_run("used").unwrap().id;
         me.start_run("unused").unwrap();
         let under = me.clone().with_run(used);
