@@ -15,7 +15,7 @@ use crate::log::{Durability, Log};
 use crate::snapshot;
 use crate::state::State;
 use crate::value::Limits;
-use crate::writer::{Subscribers, Writer};
+use crate::writer::{Progress, Subscribers, Writer};
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -373,14 +373,7 @@ impl Store {
         let progress = self.inner.writer.as_ref().map(|w| Arc::clone(&w.progress));
         let (log, durability) = (self.inner.log.clone(), self.inner.durability);
         let job = std::thread::spawn(move || {
-            // Only a snapshot of durable events may be written.
-            if progress.is_some_and(|p| p.wait(seq).is_err()) {
-                return;
-            }
-            if durability == Durability::Buffered && log.sync().is_err() {
-                return;
-            }
-            let _ = snapshot::write(&dir, seq, &bytes);
+            let _ = write_snapshot(progress.as_deref(), &log, durability, &dir, seq, &bytes);
         });
         self.inner.snapshot_jobs.lock().push(job);
     }
@@ -397,12 +390,8 @@ impl Store {
             let s = self.inner.state.read();
             (s.seq, snapshot::encode(&s))
         };
-        self.wait_durable(seq)?;
-        // A snapshot ahead of the durable log would be useless after a crash (and skipped).
-        if self.inner.durability == Durability::Buffered {
-            self.flush()?;
-        }
-        snapshot::write(&dir, seq, &bytes)?;
+        let progress = self.inner.writer.as_ref().map(|w| w.progress.as_ref());
+        write_snapshot(progress, &self.inner.log, self.inner.durability, &dir, seq, &bytes)?;
         self.inner.last_snapshot.fetch_max(seq, Ordering::AcqRel);
         Ok(seq)
     }
@@ -538,6 +527,26 @@ impl Drop for Inner {
             }
         }
     }
+}
+
+/// Writes the snapshot of the state after event `seq` once every event up to `seq` is durable:
+/// the writer has put them into sled (and, in durable mode, synced them); in buffered mode the
+/// log is synced here, since a snapshot ahead of the durable log is useless after a crash.
+fn write_snapshot(
+    progress: Option<&Progress>,
+    log: &Log,
+    durability: Durability,
+    dir: &Path,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<()> {
+    if let Some(p) = progress {
+        p.wait(seq)?;
+    }
+    if durability == Durability::Buffered {
+        log.sync()?;
+    }
+    snapshot::write(dir, seq, bytes)
 }
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
