@@ -21,7 +21,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
     artifact: u64,
-    hash: String,
+    hash: fvstore::ValueHash,
 }
 
 fn dict(i: i64) -> Value {
@@ -89,7 +89,7 @@ fn queries(c: &mut Criterion) {
         &me,
         vec![
             ("id", Query::new().filter("id", 4_242)),
-            ("hash", Query::new().filter("hash", f.hash.clone())),
+            ("hash", Query::new().filter("hash", f.hash)),
             ("feature_value_eq", Query::new().filter("feature", "n").filter("value", 4_242)),
             ("range_100", Query::new().filter("feature", "n").filter("value__gte", 50_000).filter("value__lt", 50_100)),
             ("dict_key_path", Query::new().filter("feature", "params").filter("value__batch", 1_234)),

@@ -51,4 +51,4 @@ pub use query::{BranchSel, Op, OrderBy, Query};
 pub use state::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub use stats::Stats;
 pub use store::{Context, Options, Store};
-pub use value::{value_from_json, value_to_json, Dtype, Limits, Value};
+pub use value::{value_from_json, value_to_json, Dtype, Limits, ParseHashError, Value, ValueHash};

@@ -191,7 +191,7 @@ fn coercion_converts_losslessly_and_stores_the_converted_value() {
                 // The converted value is what is hashed: the plain value is the same record.
                 let (again, existed) = s.get_or_create(Some(name.as_str().into()), want.clone()).unwrap();
                 check((again.id, existed), (rec.id, true));
-                check(rec.hash, blake3::hash(&codec::canonical(&want)).to_hex().to_string());
+                check(rec.hash.to_string(), blake3::hash(&codec::canonical(&want)).to_hex().to_string());
             }
             None => check((dt, format!("{input:?}"), kind(&r)), (dt, format!("{input:?}"), "ValidationError")),
         }
@@ -400,15 +400,23 @@ fn types_are_part_of_the_hash() {
     let vals = [Value::Int(42), Value::Float(42.0), Value::from("42"), Value::Bool(true), Value::Int(1)];
     let recs: Vec<_> = vals.iter().map(|v| s.get_or_create(Some("o".into()), v.clone()).unwrap().0).collect();
     let mut ids: Vec<u64> = recs.iter().map(|r| r.id).collect();
-    let mut hashes: Vec<String> = recs.iter().map(|r| r.hash.clone()).collect();
+    let mut hashes: Vec<String> = recs.iter().map(|r| r.hash.to_string()).collect();
     ids.dedup();
     hashes.sort();
     hashes.dedup();
     check((ids.len(), hashes.len()), (5, 5));
     for (r, v) in recs.iter().zip(&vals) {
-        check(r.hash.len(), 64);
-        check(r.hash.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)), true);
-        check(r.hash.clone(), blake3::hash(&codec::canonical(v)).to_hex().to_string());
+        let hex = r.hash.to_string();
+        check(hex.len(), 64);
+        check(hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)), true);
+        check(hex.clone(), blake3::hash(&codec::canonical(v)).to_hex().to_string());
+        check(*r.hash.as_bytes(), *blake3::hash(&codec::canonical(v)).as_bytes());
+        // Parsing gives the hash back, in either case; anything but 64 hex digits is refused.
+        check(hex.parse::<fvstore::ValueHash>(), Ok(r.hash));
+        check(hex.to_uppercase().parse::<fvstore::ValueHash>(), Ok(r.hash));
+        check(r.hash == hex.as_str(), true);
+        check(hex[..63].parse::<fvstore::ValueHash>(), Err(fvstore::ParseHashError));
+        check(format!("{:?}", r.hash), format!("ValueHash({hex})"));
     }
 }
 

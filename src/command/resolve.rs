@@ -1,12 +1,12 @@
 //! Naming records: by id or by name, with visibility applied (records in spaces the actor may
 //! not read do not exist for them).
 
-use crate::codec::hex;
 use crate::error::{err, Result};
 use crate::event::Host;
 use crate::permissions::require_run_owner;
 use crate::state::{Artifact, BranchStatus, Feature, Run, State, ValueRec, ValueRecord, MAIN};
 use crate::store::Context;
+use crate::value::ValueHash;
 
 /// A record named by id or by name (handle for users).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
         id: v.id,
         feature_id: v.feature(),
         value: v.value.clone(),
-        hash: hex(&v.hash),
+        hash: ValueHash(v.hash),
         branch_id: v.branch,
         created_on_id: v.created_on,
         space_id: v.space,

@@ -33,7 +33,7 @@ pub fn artifact(a: &Artifact) -> Json {
 }
 
 pub fn value(v: &ValueRecord) -> Json {
-    json!({"id": v.id, "feature_id": v.feature_id, "value": value_to_json(&v.value), "hash": v.hash,
+    json!({"id": v.id, "feature_id": v.feature_id, "value": value_to_json(&v.value), "hash": v.hash.to_string(),
            "branch_id": v.branch_id, "created_on_id": v.created_on_id, "space_id": v.space_id,
            "created_by_id": v.created_by_id, "run_id": v.run_id, "created_at": format_timestamp(v.created_at),
            "artifact_ids": v.artifact_ids, "run_ids": v.run_ids})

@@ -2,7 +2,7 @@
 //! not part of the stored format (events are).
 
 use crate::event::Role;
-use crate::value::{Dtype, Value};
+use crate::value::{Dtype, Value, ValueHash};
 
 /// A user. Handles are unique ignoring case.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,8 +157,8 @@ pub struct ValueRecord {
     pub id: u64,
     pub feature_id: Option<u64>,
     pub value: Value,
-    /// blake3 of the canonical encoding, 64 lowercase hex digits.
-    pub hash: String,
+    /// blake3 of the canonical encoding; displays as 64 lowercase hex digits.
+    pub hash: ValueHash,
     pub branch_id: i64,
     pub created_on_id: i64,
     pub space_id: u64,

@@ -197,7 +197,7 @@ pub fn vobs(v: &ValueRecord) -> VObs {
         id: v.id,
         feature_id: v.feature_id,
         value: vkey(&v.value),
-        hash: v.hash.clone(),
+        hash: v.hash.to_string(),
         branch_id: v.branch_id,
         created_on_id: v.created_on_id,
         space_id: v.space_id,
