@@ -118,8 +118,7 @@ impl Session {
     /// Drafts the removal of every value of a feature; refuses if any is linked or the actor may
     /// not delete it permanently.
     fn cascade_feature(&self, s: &State, d: &mut Draft, fid: u64, label: &str) -> Result<()> {
-        let ids: Vec<u64> =
-            s.by_feature.get(&Some(fid)).map(|set| set.iter().map(|e| e.id).collect()).unwrap_or_default();
+        let ids: Vec<u64> = s.by_feature.get(&Some(fid)).map(|set| set.ids().collect()).unwrap_or_default();
         if let Some(linked) = ids.iter().find(|id| s.is_linked(**id)) {
             return Err(err!(
                 ProtectedError,

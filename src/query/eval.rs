@@ -7,11 +7,10 @@ use crate::codec;
 use crate::command::Session;
 use crate::error::{err, Result};
 use crate::event::Host;
-use crate::state::{IdSet, OrdEntry, State, ValueRec, ValueRecord};
+use crate::state::{IdSet, State, ValueIndex, ValueRec, ValueRecord};
 use crate::store::Context;
 use crate::value::{cmp_loose, parse_date, parse_datetime, range_cmp, Value};
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 use std::ops::Bound;
 
 /// A value condition with its operand read for the feature's dtype where there is one.
@@ -228,7 +227,7 @@ impl Plan {
                 };
                 match self.tests.iter().find_map(|t| index_point(set, t)).or_else(|| index_range(set, &self.tests)) {
                     Some(ids) => out.extend(ids),
-                    None => out.extend(set.iter().map(|e| e.id)),
+                    None => out.extend(set.ids()),
                 }
             }
             return out;
@@ -272,20 +271,12 @@ fn plain(o: &Value) -> bool {
     }
 }
 
-fn lo(v: &Value) -> Bound<OrdEntry> {
-    Bound::Included(OrdEntry { value: v.clone(), id: 0 })
-}
-
-fn hi(v: &Value) -> Bound<OrdEntry> {
-    Bound::Included(OrdEntry { value: v.clone(), id: u64::MAX })
-}
-
 /// Ids equal to an `eq`/`in` operand, from the ordered index.
-fn index_point(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
+fn index_point(set: &ValueIndex, t: &ValueTest) -> Option<Vec<u64>> {
     if !t.path.is_empty() {
         return None;
     }
-    let collect = |o: &Value| set.range((lo(o), hi(o))).map(|e| e.id).collect::<Vec<_>>();
+    let collect = |o: &Value| set.range(Bound::Included(o), Bound::Included(o)).collect::<Vec<_>>();
     match (&t.op, &t.operand) {
         (Op::Eq, o) if plain(o) => Some(collect(o)),
         (Op::In, Value::List(items)) if items.iter().all(plain) => Some(items.iter().flat_map(collect).collect()),
@@ -296,7 +287,7 @@ fn index_point(set: &BTreeSet<OrdEntry>, t: &ValueTest) -> Option<Vec<u64>> {
 /// Ids in the part of the ordered index between the tightest lower and upper range operands
 /// (a superset: ints and floats, dates and datetimes share a rank, so the bands of the other
 /// type around each bound are added and `accepts` makes the exact cut).
-fn index_range(set: &BTreeSet<OrdEntry>, tests: &[ValueTest]) -> Option<Vec<u64>> {
+fn index_range(set: &ValueIndex, tests: &[ValueTest]) -> Option<Vec<u64>> {
     let bounds = |ops: &[Op]| -> Option<&Value> {
         tests
             .iter()
@@ -306,18 +297,25 @@ fn index_range(set: &BTreeSet<OrdEntry>, tests: &[ValueTest]) -> Option<Vec<u64>
     };
     let lower = bounds(&[Op::Gt, Op::Gte]);
     let upper = bounds(&[Op::Lt, Op::Lte]);
+    let (rank_lo, rank_hi);
     let (start, end) = match (lower, upper) {
         (None, None) => return None,
-        (Some(l), None) => (lo(l), rank_end(l)),
-        (None, Some(u)) => (rank_start(u), hi(u)),
+        (Some(l), None) => {
+            rank_hi = rank_end(l);
+            (Bound::Included(l), rank_hi.as_ref().map_or(Bound::Unbounded, Bound::Excluded))
+        }
+        (None, Some(u)) => {
+            rank_lo = rank_start(u);
+            (rank_lo.as_ref().map_or(Bound::Unbounded, Bound::Included), Bound::Included(u))
+        }
         (Some(l), Some(u)) => {
             if rank_start(l) != rank_start(u) || crate::value::cmp_order(l, u).is_gt() {
                 return Some(Vec::new()); // no value is in both ranges
             }
-            (lo(l), hi(u))
+            (Bound::Included(l), Bound::Included(u))
         }
     };
-    let mut ids: Vec<u64> = set.range((start, end)).map(|e| e.id).collect();
+    let mut ids: Vec<u64> = set.range(start, end).collect();
     for o in lower.into_iter().chain(upper) {
         ids.extend(same_value_other_type(set, o));
     }
@@ -326,36 +324,35 @@ fn index_range(set: &BTreeSet<OrdEntry>, tests: &[ValueTest]) -> Option<Vec<u64>
 
 /// Entries equal in magnitude but of the other numeric or temporal type sort just beside the
 /// operand; include a narrow band around it so the exact test sees them.
-fn same_value_other_type(set: &BTreeSet<OrdEntry>, o: &Value) -> Vec<u64> {
+fn same_value_other_type(set: &ValueIndex, o: &Value) -> Vec<u64> {
     let twin = match o {
         Value::Int(i) => Value::Float(*i as f64),
         Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(*f as i64),
         _ => return Vec::new(),
     };
-    set.range(OrdEntry { value: twin.clone(), id: 0 }..=OrdEntry { value: twin, id: u64::MAX }).map(|e| e.id).collect()
+    set.range(Bound::Included(&twin), Bound::Included(&twin)).collect()
 }
 
-fn rank_end(o: &Value) -> Bound<OrdEntry> {
-    // The first value of the next rank bounds this rank from above.
-    let next = match o {
+/// The first value of the next rank, which bounds this rank from above (excluded).
+fn rank_end(o: &Value) -> Option<Value> {
+    Some(match o {
         Value::Bool(_) => Value::Int(i64::MIN),
         Value::Int(_) | Value::Float(_) => Value::Str(String::new()),
         Value::Str(_) => Value::Date(i32::MIN),
         Value::Date(_) | Value::DateTime(_) => Value::List(Vec::new()),
-        _ => return Bound::Unbounded,
-    };
-    Bound::Excluded(OrdEntry { value: next, id: 0 })
+        _ => return None,
+    })
 }
 
-fn rank_start(o: &Value) -> Bound<OrdEntry> {
-    let first = match o {
+/// The first value of this rank (included).
+fn rank_start(o: &Value) -> Option<Value> {
+    Some(match o {
         Value::Bool(_) => Value::Bool(false),
         Value::Int(_) | Value::Float(_) => Value::Float(f64::MIN),
         Value::Str(_) => Value::Str(String::new()),
         Value::Date(_) | Value::DateTime(_) => Value::DateTime(i64::MIN),
-        _ => return Bound::Unbounded,
-    };
-    Bound::Included(OrdEntry { value: first, id: 0 })
+        _ => return None,
+    })
 }
 
 /// The matching values, ordered and limited.

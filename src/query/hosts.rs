@@ -59,8 +59,8 @@ fn matching_hosts(
             };
         }
         let mut hosts = BTreeSet::new();
-        for entry in s.by_feature.get(&Some(f.id)).into_iter().flatten() {
-            let Some(v) = s.value(entry.id) else { continue };
+        for id in s.by_feature.get(&Some(f.id)).into_iter().flat_map(|set| set.ids()) {
+            let Some(v) = s.value(id) else { continue };
             if !s.can_read(user, v.space) || !test.matches(&v.value) {
                 continue;
             }

@@ -6,7 +6,7 @@ use super::id_set::IdSet;
 use super::links::LinkMeta;
 use super::records::*;
 use super::NewValue;
-use super::{dedup_key, OrdEntry, State, MAIN};
+use super::{dedup_key, State, MAIN};
 use crate::codec;
 use crate::event::{Event, EventData, RecordType};
 
@@ -229,7 +229,7 @@ impl State {
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature()).or_default().insert(OrdEntry { value: v.value.clone(), id: v.id });
+        self.by_feature.entry(v.feature()).or_default().insert(&v.value, v.id);
         self.by_branch.entry(v.branch).or_default().add(v.id);
         self.by_space.entry(v.space).or_default().add(v.id);
         self.by_creator.entry(v.created_by).or_default().add(v.id);
@@ -259,9 +259,8 @@ impl State {
                     remove_from(&mut self.by_run, run, id);
                 }
                 let feature = v.feature();
-                let entry = OrdEntry { value: v.value, id };
                 if let Some(set) = self.by_feature.get_mut(&feature) {
-                    set.remove(&entry);
+                    set.remove(v.value, id);
                 }
             }
             RecordType::Feature => {

@@ -16,7 +16,7 @@ pub(crate) use id_set::IdSet;
 pub(crate) use links::{LinkMeta, Links};
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub(crate) use records::{NewValue, ValueRec};
-pub(crate) use value_index::OrdEntry;
+pub(crate) use value_index::ValueIndex;
 
 use crate::event::{Host, Role};
 use dedup::Dedup;
@@ -49,7 +49,7 @@ pub(crate) struct State {
     pub value_count: usize,
     pub dedup: Dedup,
     /// Per feature (None: values without a feature), ordered by value then id.
-    pub by_feature: HashMap<Option<u64>, BTreeSet<OrdEntry>>,
+    pub by_feature: HashMap<Option<u64>, ValueIndex>,
     pub by_branch: HashMap<i64, IdSet>,
     pub by_space: HashMap<u64, IdSet>,
     pub by_creator: HashMap<u64, IdSet>,

@@ -3,11 +3,11 @@
 //! bulk-built, instead of walking a tree from its root for each value.
 
 use super::id_set::IdSet;
-use super::{dedup_key, OrdEntry, State, ValueRec};
-use crate::value::cmp_order;
-use std::collections::{BTreeSet, HashMap};
+use super::value_index::OrdEntry;
+use super::{dedup_key, State, ValueIndex, ValueRec};
+use std::collections::HashMap;
 
-type FeatureIndex = HashMap<Option<u64>, BTreeSet<OrdEntry>>;
+type FeatureIndex = HashMap<Option<u64>, ValueIndex>;
 
 impl State {
     /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`
@@ -36,20 +36,21 @@ impl State {
     }
 }
 
-/// Per feature, the entries sorted by value then id and bulk-built into a B-tree.
+/// Per feature, the entries sorted by value then id and bulk-built into the index's two trees.
 fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
-    let mut by_feature: Groups<Option<u64>, OrdEntry> = Groups::default();
+    let mut nums: Groups<Option<u64>, (u64, u64, u64)> = Groups::default();
+    let mut rest: Groups<Option<u64>, OrdEntry> = Groups::default();
     for v in values.iter().flatten() {
-        by_feature.push(v.feature(), OrdEntry { value: v.value.clone(), id: v.id });
+        match ValueIndex::split(&v.value, v.id) {
+            Ok(key) => nums.push(v.feature(), key),
+            Err(entry) => rest.push(v.feature(), entry),
+        }
     }
-    by_feature
-        .lists
-        .into_iter()
-        .map(|(f, mut entries)| {
-            entries.sort_unstable_by(|a, b| cmp_order(&a.value, &b.value).then(a.id.cmp(&b.id)));
-            (f, entries.into_iter().collect::<BTreeSet<_>>())
-        })
-        .collect()
+    let mut rest: HashMap<Option<u64>, Vec<OrdEntry>> = rest.lists.into_iter().collect();
+    let mut out: FeatureIndex =
+        nums.lists.into_iter().map(|(f, n)| (f, ValueIndex::build(n, rest.remove(&f).unwrap_or_default()))).collect();
+    out.extend(rest.into_iter().map(|(f, r)| (f, ValueIndex::build(Vec::new(), r))));
+    out
 }
 
 type Others = (Option<Vec<(u64, u64)>>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);

@@ -1,8 +1,15 @@
 //! The per-feature ordered value index: entries sort by the query ordering (SPEC §7), then id,
 //! so a range filter or `order_by value` walks only the part of a feature it needs.
+//!
+//! Numbers, the common case, are kept apart as fixed-width keys that sort exactly as
+//! [`cmp_order`] sorts the numbers themselves: 24 bytes an entry, compared as integers, where a
+//! cloned [`Value`] took 40 bytes and a `match` per comparison. Every other value (null, bool,
+//! strings, dates, lists, dicts) keeps its clone.
 
 use crate::value::{cmp_order, Value};
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 #[derive(Debug, Clone)]
 pub(crate) struct OrdEntry {
@@ -24,5 +31,245 @@ impl PartialOrd for OrdEntry {
 impl Ord for OrdEntry {
     fn cmp(&self, other: &Self) -> Ordering {
         cmp_order(&self.value, &other.value).then(self.id.cmp(&other.id))
+    }
+}
+
+/// A number's key: (hi, lo) compares like [`cmp_order`] compares the numbers, an int just
+/// before the float of the same magnitude. `hi` is the part before the point (`trunc`, exact)
+/// as an order-preserving u64. `lo` orders within it: a negative fraction below 2⁶³ (its bits
+/// inverted, as a total order of negative floats does), then the int (2⁶³), the integral
+/// float (2⁶³ + 1), and positive fractions (2⁶³ + bits·2 + 1; a fraction below 1 has bits
+/// below 2⁶²). Floats beyond the i64 range share hi with i64::MIN or i64::MAX, where no
+/// fraction exists, and sit below or above with lo of their own bits.
+pub(crate) type NumKey = (u64, u64);
+
+const SIGN: u64 = 1 << 63;
+/// 2⁶³ as an f64: the first float above every i64.
+const I64_END: f64 = 9_223_372_036_854_775_808.0;
+
+pub(crate) fn num_key(v: &Value) -> Option<NumKey> {
+    match *v {
+        Value::Int(i) => Some(((i as u64) ^ SIGN, SIGN)),
+        Value::Float(f) if f < -I64_END => Some((0, !f.to_bits())), // sign bit set, so below 2⁶³
+        Value::Float(f) if f >= I64_END => Some((u64::MAX, f.to_bits() | SIGN)), // above 2⁶³ + 1
+        Value::Float(f) => {
+            let whole = f.trunc();
+            let k = whole as i64; // exact: integral and in range
+            let frac = f - whole; // exact: f with its integer bits removed; -0.0 == 0.0 here
+            let lo = if frac == 0.0 {
+                SIGN + 1
+            } else if frac > 0.0 {
+                SIGN + (frac.to_bits() << 1) + 1
+            } else {
+                !frac.to_bits()
+            };
+            Some(((k as u64) ^ SIGN, lo))
+        }
+        _ => None,
+    }
+}
+
+/// Where a value bound falls against the numbers, in the query ordering.
+fn against_nums(v: &Value) -> Ordering {
+    match v {
+        Value::Null | Value::Bool(_) => Ordering::Less,
+        Value::Int(_) | Value::Float(_) => Ordering::Equal,
+        _ => Ordering::Greater,
+    }
+}
+
+/// One feature's values in the query ordering.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ValueIndex {
+    nums: BTreeSet<(u64, u64, u64)>,
+    rest: BTreeSet<OrdEntry>,
+}
+
+impl ValueIndex {
+    /// Built from entries in any order (sorted here, then bulk-built).
+    pub fn build(mut nums: Vec<(u64, u64, u64)>, mut rest: Vec<OrdEntry>) -> ValueIndex {
+        nums.sort_unstable();
+        rest.sort_unstable();
+        ValueIndex { nums: nums.into_iter().collect(), rest: rest.into_iter().collect() }
+    }
+
+    /// The entry a value would be, in the half it belongs to.
+    pub fn split(value: &Value, id: u64) -> Result<(u64, u64, u64), OrdEntry> {
+        match num_key(value) {
+            Some((hi, lo)) => Ok((hi, lo, id)),
+            None => Err(OrdEntry { value: value.clone(), id }),
+        }
+    }
+
+    pub fn insert(&mut self, value: &Value, id: u64) {
+        match Self::split(value, id) {
+            Ok(k) => self.nums.insert(k),
+            Err(e) => self.rest.insert(e),
+        };
+    }
+
+    pub fn remove(&mut self, value: Value, id: u64) {
+        match num_key(&value) {
+            Some((hi, lo)) => self.nums.remove(&(hi, lo, id)),
+            None => self.rest.remove(&OrdEntry { value, id }),
+        };
+    }
+
+    /// Every id, in the query ordering.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.range(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// The ids whose values lie between two value bounds (an included bound takes every entry
+    /// equal to it, whatever its id), in the query ordering.
+    pub fn range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
+        let rest = rest_range(&self.rest, start, end);
+        let below = rest.clone().take_while(|e| against_nums(&e.value).is_lt());
+        let above = rest.skip_while(|e| against_nums(&e.value).is_lt());
+        below.map(|e| e.id).chain(self.num_range(start, end)).chain(above.map(|e| e.id))
+    }
+
+    fn num_range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
+        let lower = match start {
+            Bound::Unbounded => Some(Bound::Unbounded),
+            Bound::Included(v) | Bound::Excluded(v) => match (against_nums(v), num_key(v)) {
+                (Ordering::Less, _) => Some(Bound::Unbounded),
+                (_, Some((hi, lo))) if matches!(start, Bound::Included(_)) => Some(Bound::Included((hi, lo, 0))),
+                (_, Some((hi, lo))) => Some(Bound::Excluded((hi, lo, u64::MAX))),
+                _ => None, // the bound is above every number
+            },
+        };
+        let upper = match end {
+            Bound::Unbounded => Some(Bound::Unbounded),
+            Bound::Included(v) | Bound::Excluded(v) => match (against_nums(v), num_key(v)) {
+                (Ordering::Greater, _) => Some(Bound::Unbounded),
+                (_, Some((hi, lo))) if matches!(end, Bound::Included(_)) => Some(Bound::Included((hi, lo, u64::MAX))),
+                (_, Some((hi, lo))) => Some(Bound::Excluded((hi, lo, 0))),
+                _ => None, // the bound is below every number
+            },
+        };
+        let nonempty = match (lower, upper) {
+            (Some(l), Some(u)) if ordered(l, u) => Some((l, u)),
+            _ => None,
+        };
+        nonempty.into_iter().flat_map(|b| self.nums.range(b)).map(|k| k.2)
+    }
+}
+
+/// `BTreeSet::range` panics on a start above its end; both are checked here first.
+fn ordered(l: Bound<(u64, u64, u64)>, u: Bound<(u64, u64, u64)>) -> bool {
+    match (l, u) {
+        (Bound::Included(a), Bound::Included(b)) => a <= b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a < b,
+        _ => true,
+    }
+}
+
+fn rest_range<'a>(
+    rest: &'a BTreeSet<OrdEntry>,
+    start: Bound<&Value>,
+    end: Bound<&Value>,
+) -> std::collections::btree_set::Range<'a, OrdEntry> {
+    let entry = |v: &Value, id| OrdEntry { value: v.clone(), id };
+    let lower = match start {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(entry(v, 0)),
+        Bound::Excluded(v) => Bound::Excluded(entry(v, u64::MAX)),
+    };
+    let upper = match end {
+        Bound::Unbounded => Bound::Unbounded,
+        Bound::Included(v) => Bound::Included(entry(v, u64::MAX)),
+        Bound::Excluded(v) => Bound::Excluded(entry(v, 0)),
+    };
+    let empty = match (&lower, &upper) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a >= b,
+        _ => false,
+    };
+    if empty {
+        // An empty range of the same type: a start equal to its (excluded) end.
+        let any = OrdEntry { value: Value::Null, id: 0 };
+        return rest.range(any.clone()..any);
+    }
+    rest.range((lower, upper))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_keys_sort_like_the_query_ordering() {
+        let big = I64_END;
+        let nums = [
+            Value::Float(-f64::MAX),
+            Value::Float(-big * 2.0),
+            Value::Int(i64::MIN),
+            Value::Float(-big),
+            Value::Int(i64::MIN + 1),
+            Value::Float(-1.5),
+            Value::Int(-1),
+            Value::Float(-1.0),
+            Value::Float(-0.5),
+            Value::Float(-1e-17),
+            Value::Float(-1e-300),
+            Value::Float(-f64::MIN_POSITIVE),
+            Value::Int(0),
+            Value::Float(0.0),
+            Value::Float(5e-324),
+            Value::Float(0.25),
+            Value::Int(1),
+            Value::Float(1.0),
+            Value::Float(1.0 + f64::EPSILON),
+            Value::Int(9_007_199_254_740_993),
+            Value::Float(big - 1024.0),
+            Value::Int(i64::MAX),
+            Value::Float(big),
+            Value::Float(f64::MAX),
+        ];
+        for (i, a) in nums.iter().enumerate() {
+            for (j, b) in nums.iter().enumerate() {
+                let (ka, kb) = (num_key(a), num_key(b));
+                assert_eq!(ka.cmp(&kb), cmp_order(a, b), "{a:?} vs {b:?}");
+                assert_eq!(ka.cmp(&kb), i.cmp(&j), "{a:?} vs {b:?}: list order");
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_cover_both_halves_in_order() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(3),
+            Value::Float(2.5),
+            Value::from("a"),
+            Value::Date(5),
+            Value::Int(3),
+        ];
+        let mut idx = ValueIndex::default();
+        for (i, v) in values.iter().enumerate() {
+            idx.insert(v, i as u64 + 1);
+        }
+        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![1, 2, 4, 3, 7, 5, 6]);
+        let three = Value::Int(3);
+        assert_eq!(idx.range(Bound::Included(&three), Bound::Included(&three)).collect::<Vec<_>>(), vec![3, 7]);
+        assert_eq!(idx.range(Bound::Excluded(&three), Bound::Unbounded).collect::<Vec<_>>(), vec![5, 6]);
+        assert_eq!(
+            idx.range(Bound::Unbounded, Bound::Excluded(&Value::Float(3.0))).collect::<Vec<_>>(),
+            vec![1, 2, 4, 3, 7]
+        );
+        let s = Value::from("");
+        assert_eq!(idx.range(Bound::Included(&s), Bound::Excluded(&s)).count(), 0);
+        assert_eq!(idx.range(Bound::Included(&Value::Int(4)), Bound::Included(&Value::Int(1))).count(), 0);
+        idx.remove(Value::Int(3), 3);
+        idx.remove(Value::from("a"), 5);
+        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![1, 2, 4, 7, 6]);
+        assert_eq!(idx.ids().count(), 5);
+        let rebuilt = ValueIndex::build(
+            values.iter().enumerate().filter_map(|(i, v)| ValueIndex::split(v, i as u64 + 1).ok()).collect(),
+            values.iter().enumerate().filter_map(|(i, v)| ValueIndex::split(v, i as u64 + 1).err()).collect(),
+        );
+        assert_eq!(rebuilt.ids().collect::<Vec<_>>(), vec![1, 2, 4, 3, 7, 5, 6]);
     }
 }
