@@ -1,15 +1,16 @@
 //! The event log in sled: the only code that writes the `log` tree.
 //!
-//! One atomic commit is one record of the tree, keyed by the big-endian sequence number of its
-//! first event, holding the encoded batch. A commit of many events therefore costs one sled
-//! insert, and a batch is all there or not there after a crash (sled inserts are atomic).
+//! A group of whole commits is one record of the tree, keyed by the big-endian sequence number
+//! of its first event, holding the encoded batch; a group bigger than [`MAX_RECORD_BYTES`]
+//! (one big commit) is cut into several records written as one sled batch, which sled recovers
+//! atomically. Either way a commit is all there or not there after a crash.
 //!
 //! Durable mode: after the insert, `sled::Db::flush` writes sled's buffers, and an
 //! `fdatasync` of sled's data file makes them reach stable storage (sled 0.34's own flush uses
 //! `sync_file_range`, which does not survive a power loss). Records larger than sled's blob
-//! threshold (about 128 KiB) go to files under `blobs/` that sled never fsyncs: the writer keeps
-//! groups below that size, and when a bigger record (one huge commit) was written, `sync` also
-//! fsyncs the new blob files and their directory. Buffered mode leaves flushing to sled's
+//! threshold (about 128 KiB) go to files under `blobs/` that sled never fsyncs, one file per
+//! record: records are kept below that size, and when a bigger one (a single huge event) was
+//! written, `sync` also fsyncs the new blob files and their directory. Buffered mode leaves flushing to sled's
 //! background thread.
 
 use crate::codec;
@@ -38,6 +39,41 @@ pub enum Durability {
 
 /// Records at least this big may have become sled blob files.
 const BLOB_RISK: usize = 64 << 10;
+
+/// Records hold events up to about this many (estimated) bytes, so that they land in sled's
+/// main file: sled writes a tree node bigger than its blob threshold to a blob file of its own
+/// (never fsynced by sled, never merged), and nodes hold several records. With 48 KiB records
+/// a 3,000-value commit still made 3 blob files and a million creates 54; with 16 KiB, none
+/// (`tests/log_records.rs`).
+pub(crate) const MAX_RECORD_BYTES: usize = 16 << 10;
+
+/// A rough upper estimate of an event's encoded size.
+pub(crate) fn estimate(e: &Event) -> usize {
+    160 + match &e.data {
+        crate::event::EventData::CreateValue { value, .. } => value.len(),
+        crate::event::EventData::Merge { moved } => moved.len() * 16,
+        _ => 64,
+    }
+}
+
+/// Consecutive runs of events of at most [`MAX_RECORD_BYTES`] (estimated) each; an event
+/// bigger than that is a run of its own.
+fn pieces(events: Vec<Event>) -> Vec<Vec<Event>> {
+    let mut out: Vec<Vec<Event>> = Vec::new();
+    let mut bytes = 0;
+    for e in events {
+        let size = estimate(&e);
+        match out.last_mut() {
+            Some(piece) if bytes + size <= MAX_RECORD_BYTES => piece.push(e),
+            _ => {
+                bytes = 0;
+                out.push(vec![e]);
+            }
+        }
+        bytes += size;
+    }
+    out
+}
 
 /// A handle to the log; clones share the same sled database.
 #[derive(Clone)]
@@ -115,17 +151,33 @@ impl Log {
         })
     }
 
-    /// Appends events as one atomic sled record (one or more whole commits). Not yet durable:
-    /// call [`Log::sync`].
+    /// Appends events atomically: one sled record, or several in one sled batch when they are
+    /// too many bytes for one (see [`MAX_RECORD_BYTES`]). Not yet durable: call [`Log::sync`].
     pub fn append(&self, events: Vec<Event>) -> Result<()> {
-        let (Some(first), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
+        let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
-        let bytes = codec::encode_batch(&Batch { events });
-        if bytes.len() >= BLOB_RISK {
+        let records: Vec<([u8; 8], Vec<u8>)> = pieces(events)
+            .into_iter()
+            .filter_map(|piece| {
+                Some((codec::seq_key(piece.first()?.seq), codec::encode_batch(&Batch { events: piece })))
+            })
+            .collect();
+        if records.iter().any(|(_, bytes)| bytes.len() >= BLOB_RISK) {
             self.big_written.store(true, Ordering::Release);
         }
-        self.tree.insert(codec::seq_key(first), bytes)?;
+        match <[_; 1]>::try_from(records) {
+            Ok([(key, bytes)]) => {
+                self.tree.insert(key, bytes)?;
+            }
+            Err(records) => {
+                let mut batch = sled::Batch::default();
+                for (key, bytes) in records {
+                    batch.insert(&key[..], bytes);
+                }
+                self.tree.apply_batch(batch)?;
+            }
+        }
         self.appended.store(last, Ordering::Release);
         Ok(())
     }

@@ -19,18 +19,8 @@ use std::thread::JoinHandle;
 /// Most events written as one sled record; a bigger backlog is split (between commits).
 const MAX_GROUP: usize = 1 << 16;
 
-/// Groups stop growing past this many (estimated) bytes, so that a group stays below sled's
-/// blob threshold and lands in sled's main file (see `log`).
-const MAX_GROUP_BYTES: usize = 48 << 10;
-
-/// A rough upper estimate of an event's encoded size.
-fn estimate(e: &Event) -> usize {
-    160 + match &e.data {
-        crate::event::EventData::CreateValue { value, .. } => value.len(),
-        crate::event::EventData::Merge { moved } => moved.len() * 16,
-        _ => 64,
-    }
-}
+/// Groups of several commits stop growing past one record's worth of bytes (see `log`).
+const MAX_GROUP_BYTES: usize = crate::log::MAX_RECORD_BYTES;
 
 /// How far the log is durable, shared by the writer thread and the callers.
 #[derive(Default)]
@@ -175,13 +165,13 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
                 Err(_) => break,
             },
         };
-        let mut bytes: usize = first.iter().map(estimate).sum();
+        let mut bytes: usize = first.iter().map(crate::log::estimate).sum();
         let mut group = first;
         // Take every commit waiting, up to the group limits; a commit is never split.
         while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
-                    let more_bytes: usize = more.iter().map(estimate).sum();
+                    let more_bytes: usize = more.iter().map(crate::log::estimate).sum();
                     if bytes + more_bytes > MAX_GROUP_BYTES {
                         next = Some(more);
                         break;
