@@ -94,8 +94,8 @@ pub(crate) struct Log {
 
 impl Log {
     /// Opens (or creates) the log in `dir`.
-    pub fn open(dir: &Path, durability: Durability) -> Result<Log> {
-        let config = sled::Config::new().path(dir).flush_every_ms(match durability {
+    pub fn open(dir: &Path, durability: Durability, cache_bytes: u64) -> Result<Log> {
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes).flush_every_ms(match durability {
             Durability::Durable => None,
             Durability::Buffered => Some(500),
         });

@@ -29,10 +29,14 @@ pub struct Options {
     pub durability: Durability,
     pub limits: Limits,
     pub clock: Arc<dyn Clock>,
-    /// Write a snapshot every this many events, or every as many events as there are values if
-    /// that is more (so the encoding cost per event stays flat), and on clean close; 0 disables
-    /// the periodic ones.
+    /// Write a snapshot every this many events, or every as many events as there are values
+    /// and links if that is more (so the encoding cost per event stays flat), and on clean
+    /// close; 0 disables the periodic ones.
     pub snapshot_every: u64,
+    /// The most memory sled may keep of the log (default 32 MiB). The engine's state is in
+    /// memory anyway, so the log is only written, and read back by audits and replays: with
+    /// sled's own default (1 GiB) it kept every record written, ≈ 130 B per value.
+    pub log_cache_bytes: u64,
 }
 
 impl Default for Options {
@@ -42,6 +46,7 @@ impl Default for Options {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             snapshot_every: 100_000,
+            log_cache_bytes: 32 << 20,
         }
     }
 }
@@ -52,6 +57,7 @@ impl std::fmt::Debug for Options {
             .field("durability", &self.durability)
             .field("limits", &self.limits)
             .field("snapshot_every", &self.snapshot_every)
+            .field("log_cache_bytes", &self.log_cache_bytes)
             .finish()
     }
 }
@@ -132,7 +138,7 @@ impl Store {
     pub fn open_with(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create store {}: {e}", dir.display())))?;
-        let log = Log::open(&dir.join("log"), options.durability)?;
+        let log = Log::open(&dir.join("log"), options.durability, options.log_cache_bytes)?;
         let mut warnings = Vec::new();
         let start = snapshot::newest_valid(dir, &log, u64::MAX, true, &mut warnings);
         let from_snapshot = start.as_ref().map_or(0, |s| s.seq);
@@ -359,8 +365,9 @@ impl Store {
         self.inner.dir.as_ref()?;
         let last = self.inner.last_snapshot.load(Ordering::Acquire);
         // Encoding costs time in proportion to the state, and writers wait for it: space the
-        // snapshots at least a state's size of events apart, so the cost per event stays flat.
-        let spacing = every.max(s.value_count as u64);
+        // snapshots at least a state's size (values and links) of events apart, so the cost
+        // per event stays flat.
+        let spacing = every.max((s.value_count + s.links.len()) as u64);
         if every == 0 || s.seq < last.saturating_add(spacing) {
             return None;
         }

@@ -270,19 +270,22 @@ fn periodic_snapshots_are_written_and_pruned() {
         seen.extend(snapshot_files(dir).into_iter().map(|(s, _)| s));
     }
     let head = store.head().0;
-    // Periodic snapshots are written off the write path (a new file appears, then the oldest is
-    // pruned): wait until one within the last 50 events is there and the pruning is done.
+    // Snapshots are spaced by 50 events or the state's size (values and links), whichever is
+    // more. They are written off the write path (a new file appears, then the oldest is
+    // pruned): wait until one within the last spacing is there and the pruning is done.
+    let stats = store.stats();
+    let spacing = 50.max((stats.values + stats.links) as u64);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let files = snapshot_files(dir);
         seen.extend(files.iter().map(|(s, _)| *s));
-        if files.len() <= 2 && files.last().is_some_and(|(s, _)| *s + 50 > head) {
+        if files.len() <= 2 && files.last().is_some_and(|(s, _)| *s + spacing > head) {
             break;
         }
         assert!(Instant::now() < deadline, "snapshots near head {head} never settled to two: {files:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(seen.len() >= 3, "a snapshot every 50 events over {head} events; saw only {seen:?}");
+    assert!(seen.len() >= 3, "a snapshot every 50 to {spacing} events over {head} events; saw only {seen:?}");
     let files = snapshot_files(dir);
     assert!(files.iter().all(|(s, _)| *s >= 50 && *s <= head), "{files:?}");
     let hash = store.state_hash();

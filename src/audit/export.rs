@@ -36,7 +36,7 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
     }
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        let log = Log::open(&dir.join("log"), options.durability)?;
+        let log = Log::open(&dir.join("log"), options.durability, options.log_cache_bytes)?;
         let mut state = State::new();
         let mut pending = Vec::new();
         for (i, line) in r.lines().enumerate() {
