@@ -304,6 +304,7 @@ impl Store {
                 self.inner.frozen.unwrap_or(0)
             ));
         };
+        let pending = writer.progress.enter();
         let guard = self.inner.commit_lock.lock();
         writer.progress.check()?;
         let mut draft = Draft::default();
@@ -325,6 +326,7 @@ impl Store {
         if !events.is_empty() {
             writer.submit(events)?;
         }
+        drop(pending);
         let out = finish(&s, plan);
         let snap = self.snapshot_due(&s);
         // Even a command that wrote nothing may answer with records of a commit still in

@@ -12,15 +12,21 @@ use crate::event::Event;
 use crate::log::{Durability, Log};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Most events written as one sled record; a bigger backlog is split (between commits).
 const MAX_GROUP: usize = 1 << 16;
 
 /// Groups of several commits stop growing past one record's worth of bytes (see `log`).
 const MAX_GROUP_BYTES: usize = crate::log::MAX_RECORD_BYTES;
+
+/// How long a durable group waits for callers already on their way to submit (commit_delay
+/// in PostgreSQL's terms, but only while someone is actually coming): without it the thread
+/// flushed the first commit of a burst alone, and the rest waited a whole flush for the next.
+const GATHER: Duration = Duration::from_micros(1000);
 
 /// How far the log is durable, shared by the writer thread and the callers.
 #[derive(Default)]
@@ -33,6 +39,18 @@ pub(crate) struct Progress {
     fail_next: AtomicBool,
     /// Test hook: a simulated crash; the thread stops without writing or flushing anything more.
     crashed: AtomicBool,
+    /// Callers between entering the write path and handing their events over: the durable
+    /// writer waits briefly for them, so that one flush covers their commits too.
+    pending: AtomicUsize,
+}
+
+/// A caller counted in [`Progress::pending`] until this is dropped.
+pub(crate) struct Pending<'a>(&'a Progress);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Default)]
@@ -50,7 +68,14 @@ impl Progress {
             durable_fast: AtomicU64::new(durable),
             fail_next: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts the caller as about to submit events until the guard is dropped.
+    pub fn enter(&self) -> Pending<'_> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Pending(self)
     }
 
     /// Waits until event `seq` is durable.
@@ -167,7 +192,9 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
         };
         let mut bytes: usize = first.iter().map(crate::log::estimate).sum();
         let mut group = first;
-        // Take every commit waiting, up to the group limits; a commit is never split.
+        // Take every commit waiting, up to the group limits; a commit is never split. Before a
+        // flush, also wait (briefly) for callers that are committing right now.
+        let gather_until = Instant::now() + GATHER;
         while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
@@ -178,6 +205,13 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
                     }
                     bytes += more_bytes;
                     group.extend(more);
+                }
+                Err(_)
+                    if durability == Durability::Durable
+                        && progress.pending.load(Ordering::Acquire) > 0
+                        && Instant::now() < gather_until =>
+                {
+                    std::thread::yield_now()
                 }
                 Err(_) => break,
             }
