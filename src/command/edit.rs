@@ -118,15 +118,14 @@ impl Session {
     /// Drafts the removal of every value of a feature; refuses if any is linked or the actor may
     /// not delete it permanently.
     fn cascade_feature(&self, s: &State, d: &mut Draft, fid: u64, label: &str) -> Result<()> {
-        let ids: Vec<u64> = s.by_feature.get(&Some(fid)).map(|set| set.ids().collect()).unwrap_or_default();
-        if let Some(linked) = ids.iter().find(|id| s.is_linked(**id)) {
+        let mut sorted: Vec<u64> = s.by_feature.get(&Some(fid)).map(|set| set.ids().collect()).unwrap_or_default();
+        sorted.sort_unstable();
+        if let Some(linked) = sorted.iter().find(|id| s.is_linked(**id)) {
             return Err(err!(
                 ProtectedError,
                 "cannot delete {label}: its value {linked} is still linked; unlink it first"
             ));
         }
-        let mut sorted = ids;
-        sorted.sort_unstable();
         for id in &sorted {
             let v = s.value(*id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
             check_edit(s, self.ctx.user, &format!("value {id} of {label}"), v.branch, v.space, Edit::Purge)?;

@@ -3,7 +3,7 @@
 //! bulk-built, instead of walking a tree from its root for each value.
 
 use super::id_set::IdSet;
-use super::value_index::OrdEntry;
+use super::value_index::{Entry, OrdEntry};
 use super::{dedup_key, State, ValueIndex, ValueRec};
 use std::collections::HashMap;
 
@@ -36,21 +36,32 @@ impl State {
     }
 }
 
-/// Per feature, the entries sorted by value then id and bulk-built into the index's two trees.
+/// Per feature, the entries sorted by value then id and bulk-built into the index's trees.
 fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
     let mut nums: Groups<Option<u64>, (u64, u64, u64)> = Groups::default();
     let mut rest: Groups<Option<u64>, OrdEntry> = Groups::default();
+    let mut unordered: Groups<Option<u64>, u64> = Groups::default();
     for v in values.iter().flatten() {
-        match ValueIndex::split(&v.value, v.id) {
-            Ok(key) => nums.push(v.feature(), key),
-            Err(entry) => rest.push(v.feature(), entry),
+        match ValueIndex::entry(&v.value, v.id) {
+            Entry::Num(key) => nums.push(v.feature(), key),
+            Entry::Ordered(entry) => rest.push(v.feature(), entry),
+            Entry::Unordered(id) => unordered.push(v.feature(), id),
         }
     }
     let mut rest: HashMap<Option<u64>, Vec<OrdEntry>> = rest.lists.into_iter().collect();
-    let mut out: FeatureIndex =
-        nums.lists.into_iter().map(|(f, n)| (f, ValueIndex::build(n, rest.remove(&f).unwrap_or_default()))).collect();
-    out.extend(rest.into_iter().map(|(f, r)| (f, ValueIndex::build(Vec::new(), r))));
-    out
+    let mut unordered: HashMap<Option<u64>, Vec<u64>> = unordered.lists.into_iter().collect();
+    let mut features: Vec<Option<u64>> = nums.lists.iter().map(|(f, _)| *f).collect();
+    features.extend(rest.keys().chain(unordered.keys()).copied());
+    let mut nums: HashMap<Option<u64>, Vec<(u64, u64, u64)>> = nums.lists.into_iter().collect();
+    features
+        .into_iter()
+        .filter_map(|f| {
+            let (n, r, u) = (nums.remove(&f), rest.remove(&f), unordered.remove(&f));
+            // A feature listed twice is built at its first mention.
+            (n.is_some() || r.is_some() || u.is_some())
+                .then(|| (f, ValueIndex::build(n.unwrap_or_default(), r.unwrap_or_default(), u.unwrap_or_default())))
+        })
+        .collect()
 }
 
 type Others = (Option<Vec<(u64, u64)>>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);

@@ -3,9 +3,12 @@
 //!
 //! Numbers, the common case, are kept apart as fixed-width keys that sort exactly as
 //! [`cmp_order`] sorts the numbers themselves: 24 bytes an entry, compared as integers, where a
-//! cloned [`Value`] took 40 bytes and a `match` per comparison. Every other value (null, bool,
-//! strings, dates, lists, dicts) keeps its clone.
+//! cloned [`Value`] took 40 bytes and a `match` per comparison. Bools, strings, dates and
+//! datetimes keep a clone. Nulls, lists and dicts never bound a lookup (the query layer walks
+//! the index only for plain operands, and sorts every answer itself), so they are kept as bare
+//! ids: cloning every dict into the index was a tenth of an open.
 
+use super::id_set::IdSet;
 use crate::value::{cmp_order, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -78,50 +81,76 @@ fn against_nums(v: &Value) -> Ordering {
     }
 }
 
-/// One feature's values in the query ordering.
+/// Where one value goes in a [`ValueIndex`].
+pub(crate) enum Entry {
+    Num((u64, u64, u64)),
+    Ordered(OrdEntry),
+    Unordered(u64),
+}
+
+/// One feature's values: numbers and the other plain values in the query ordering, nulls,
+/// lists and dicts by id.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueIndex {
     nums: BTreeSet<(u64, u64, u64)>,
     rest: BTreeSet<OrdEntry>,
+    unordered: IdSet,
 }
 
 impl ValueIndex {
-    /// Built from entries in any order (sorted here, then bulk-built).
-    pub fn build(mut nums: Vec<(u64, u64, u64)>, mut rest: Vec<OrdEntry>) -> ValueIndex {
+    /// Built from each kind's entries in any order (sorted here, then bulk-built).
+    pub fn build(mut nums: Vec<(u64, u64, u64)>, mut rest: Vec<OrdEntry>, mut unordered: Vec<u64>) -> ValueIndex {
         nums.sort_unstable();
         rest.sort_unstable();
-        ValueIndex { nums: nums.into_iter().collect(), rest: rest.into_iter().collect() }
+        unordered.sort_unstable();
+        ValueIndex {
+            nums: nums.into_iter().collect(),
+            rest: rest.into_iter().collect(),
+            unordered: IdSet::from_sorted(unordered),
+        }
     }
 
-    /// The entry a value would be, in the half it belongs to.
-    pub fn split(value: &Value, id: u64) -> Result<(u64, u64, u64), OrdEntry> {
-        match num_key(value) {
-            Some((hi, lo)) => Ok((hi, lo, id)),
-            None => Err(OrdEntry { value: value.clone(), id }),
+    /// The entry a value makes.
+    pub fn entry(value: &Value, id: u64) -> Entry {
+        match (num_key(value), value) {
+            (Some((hi, lo)), _) => Entry::Num((hi, lo, id)),
+            (None, Value::Null | Value::List(_) | Value::Dict(_)) => Entry::Unordered(id),
+            (None, _) => Entry::Ordered(OrdEntry { value: value.clone(), id }),
         }
     }
 
     pub fn insert(&mut self, value: &Value, id: u64) {
-        match Self::split(value, id) {
-            Ok(k) => self.nums.insert(k),
-            Err(e) => self.rest.insert(e),
-        };
+        match Self::entry(value, id) {
+            Entry::Num(k) => {
+                self.nums.insert(k);
+            }
+            Entry::Ordered(e) => {
+                self.rest.insert(e);
+            }
+            Entry::Unordered(id) => self.unordered.add(id),
+        }
     }
 
     pub fn remove(&mut self, value: Value, id: u64) {
-        match num_key(&value) {
-            Some((hi, lo)) => self.nums.remove(&(hi, lo, id)),
-            None => self.rest.remove(&OrdEntry { value, id }),
-        };
+        match (num_key(&value), &value) {
+            (Some((hi, lo)), _) => {
+                self.nums.remove(&(hi, lo, id));
+            }
+            (None, Value::Null | Value::List(_) | Value::Dict(_)) => self.unordered.take_out(id),
+            (None, _) => {
+                self.rest.remove(&OrdEntry { value, id });
+            }
+        }
     }
 
-    /// Every id, in the query ordering.
+    /// Every id: the plain values in the query ordering, then nulls, lists and dicts in id
+    /// order. (Callers that need an order sort the answer themselves.)
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.range(Bound::Unbounded, Bound::Unbounded)
+        self.range(Bound::Unbounded, Bound::Unbounded).chain(self.unordered.iter())
     }
 
-    /// The ids whose values lie between two value bounds (an included bound takes every entry
-    /// equal to it, whatever its id), in the query ordering.
+    /// The ids of plain values (not null, list or dict) between two value bounds (an included
+    /// bound takes every entry equal to it, whatever its id), in the query ordering.
     pub fn range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
         let rest = rest_range(&self.rest, start, end);
         let below = rest.clone().take_while(|e| against_nums(&e.value).is_lt());
@@ -246,30 +275,37 @@ mod tests {
             Value::from("a"),
             Value::Date(5),
             Value::Int(3),
+            Value::List(vec![]),
         ];
         let mut idx = ValueIndex::default();
         for (i, v) in values.iter().enumerate() {
             idx.insert(v, i as u64 + 1);
         }
-        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![1, 2, 4, 3, 7, 5, 6]);
+        // The plain values in the query ordering, then null, lists and dicts by id.
+        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![2, 4, 3, 7, 5, 6, 1, 8]);
         let three = Value::Int(3);
         assert_eq!(idx.range(Bound::Included(&three), Bound::Included(&three)).collect::<Vec<_>>(), vec![3, 7]);
         assert_eq!(idx.range(Bound::Excluded(&three), Bound::Unbounded).collect::<Vec<_>>(), vec![5, 6]);
         assert_eq!(
             idx.range(Bound::Unbounded, Bound::Excluded(&Value::Float(3.0))).collect::<Vec<_>>(),
-            vec![1, 2, 4, 3, 7]
+            vec![2, 4, 3, 7]
         );
         let s = Value::from("");
         assert_eq!(idx.range(Bound::Included(&s), Bound::Excluded(&s)).count(), 0);
         assert_eq!(idx.range(Bound::Included(&Value::Int(4)), Bound::Included(&Value::Int(1))).count(), 0);
+        let (mut nums, mut rest, mut unordered) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, v) in values.iter().enumerate().rev() {
+            match ValueIndex::entry(v, i as u64 + 1) {
+                Entry::Num(k) => nums.push(k),
+                Entry::Ordered(e) => rest.push(e),
+                Entry::Unordered(id) => unordered.push(id),
+            }
+        }
+        let rebuilt = ValueIndex::build(nums, rest, unordered);
+        assert_eq!(rebuilt.ids().collect::<Vec<_>>(), idx.ids().collect::<Vec<_>>());
         idx.remove(Value::Int(3), 3);
         idx.remove(Value::from("a"), 5);
-        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![1, 2, 4, 7, 6]);
-        assert_eq!(idx.ids().count(), 5);
-        let rebuilt = ValueIndex::build(
-            values.iter().enumerate().filter_map(|(i, v)| ValueIndex::split(v, i as u64 + 1).ok()).collect(),
-            values.iter().enumerate().filter_map(|(i, v)| ValueIndex::split(v, i as u64 + 1).err()).collect(),
-        );
-        assert_eq!(rebuilt.ids().collect::<Vec<_>>(), vec![1, 2, 4, 3, 7, 5, 6]);
+        idx.remove(Value::Null, 1);
+        assert_eq!(idx.ids().collect::<Vec<_>>(), vec![2, 4, 7, 6, 8]);
     }
 }
