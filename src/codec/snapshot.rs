@@ -211,8 +211,8 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     let (head, used): (Head, usize) =
         bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
     let rest = image.get(used..).ok_or_else(|| bad("truncated image"))?;
-    let mut s = build(head)?;
-    let (live, rest) = snapshot_values::decode(rest, &mut s.values)?;
+    let (mut s, slots) = build(head)?;
+    let (live, rest) = snapshot_values::decode(rest, &mut s.values, slots)?;
     let ((links, runs_used), used): (Tail, usize) =
         bincode::serde::decode_from_slice(rest, config()).map_err(|e| bad(format!("image: {e}")))?;
     if used != rest.len() {
@@ -231,7 +231,8 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
 }
 
 /// The state from the image's head, with empty value slots for `snapshot_values` to fill.
-fn build(head: Head) -> Result<State> {
+/// The state of the header part, and how many value slots (ids so far) the values fill.
+fn build(head: Head) -> Result<(State, usize)> {
     let (c, users, spaces, roles, branches, runs, features, artifacts) = head;
     let mut s = State::new();
     s.users.clear();
@@ -292,6 +293,5 @@ fn build(head: Head) -> Result<State> {
     let slots =
         usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
     s.values = Vec::with_capacity(slots);
-    s.values.resize_with(slots, || None);
-    Ok(s)
+    Ok((s, slots))
 }

@@ -93,9 +93,15 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes the section at the start of `bytes` into `slots` (index = id - 1, all `None`
-/// before); returns how many live values it held and the bytes after the section.
-pub(super) fn decode<'a>(bytes: &'a [u8], slots: &mut [Option<ValueRec>]) -> Result<(usize, &'a [u8])> {
+/// Decodes the section at the start of `bytes` into `values` (index = id - 1; empty before,
+/// `slots` long after, `None` for deleted ids); returns how many live values it held and the
+/// bytes after the section. Records are pushed, not written into pre-filled slots: filling
+/// hundreds of megabytes with `None` first was a pass over memory of its own at open.
+pub(super) fn decode<'a>(
+    bytes: &'a [u8],
+    values: &mut Vec<Option<ValueRec>>,
+    slots: usize,
+) -> Result<(usize, &'a [u8])> {
     let mut r = Reader(bytes);
     let count = r.var()?;
     let count = usize::try_from(count)
@@ -114,11 +120,17 @@ pub(super) fn decode<'a>(bytes: &'a [u8], slots: &mut [Option<ValueRec>]) -> Res
         let (space, created_by, run) = (r.var()?, r.var()?, r.opt()?);
         let created_at = prev_at.wrapping_add(unzigzag(r.var()?));
         (prev_id, prev_at) = (id, created_at);
-        let idx = usize::try_from(id - 1).map_err(|_| bad("value id out of range"))?;
-        let slot = slots.get_mut(idx).ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
+        let idx = usize::try_from(id - 1)
+            .ok()
+            .filter(|i| *i < slots)
+            .ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
         let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
-        *slot = ValueRec::new(rec);
+        let rec = ValueRec::new(rec).ok_or_else(|| bad(format!("value {id} names feature or run 0")))?;
+        // Ids ascend, so the ids skipped since the last one are deleted values.
+        values.resize_with(idx, || None);
+        values.push(Some(rec));
     }
+    values.resize_with(slots, || None);
     Ok((count, r.0))
 }
 
@@ -149,14 +161,19 @@ mod tests {
         let mut got = Vec::new();
         encode(recs.iter(), recs.len(), &mut got);
         got.push(42);
-        let mut slots = vec![None; 301];
-        let (n, rest) = decode(&got, &mut slots).unwrap_or_else(|e| panic!("{e}"));
+        let mut slots = Vec::new();
+        let (n, rest) = decode(&got, &mut slots, 301).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((n, rest), (5, &[42u8][..]));
+        assert_eq!(slots.len(), 301);
         assert_eq!(slots.iter().flatten().cloned().collect::<Vec<_>>(), recs);
+        assert_eq!(
+            slots.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|_| i as u64 + 1)).collect::<Vec<_>>(),
+            [1, 2, 5, 300, 301]
+        );
         for cut in 0..got.len() - 1 {
-            assert!(decode(&got[..cut], &mut vec![None; 301]).is_err(), "cut at {cut}");
+            assert!(decode(&got[..cut], &mut Vec::new(), 301).is_err(), "cut at {cut}");
         }
-        assert!(decode(&got, &mut vec![None; 300]).is_err(), "an id beyond the slots");
+        assert!(decode(&got, &mut Vec::new(), 300).is_err(), "an id beyond the slots");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the end of a full replay): per-key lists are collected in id order and sorted once, then
 //! bulk-built, instead of walking a tree from its root for each value.
 
+use super::dedup::Dedup;
 use super::id_set::IdSet;
 use super::value_index::{Entry, OrdEntry};
 use super::{dedup_key, State, ValueIndex, ValueRec};
@@ -12,8 +13,8 @@ type FeatureIndex = HashMap<Option<u64>, ValueIndex>;
 impl State {
     /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`
     /// (dedup only if `with_dedup`: a replay keeps it up to date as it goes). The ordered
-    /// index (clone, sort, bulk build: most of the work) is built on a second thread while
-    /// this one builds the others; the records are only read meanwhile.
+    /// index (sort, bulk build) is built on a second thread while this one builds the others
+    /// and fills the dedup table; the records are only read meanwhile.
     pub(crate) fn rebuild_value_indexes(&mut self, with_dedup: bool) {
         let values = &self.values;
         let (by_feature, others) = std::thread::scope(|scope| {
@@ -22,10 +23,9 @@ impl State {
             // A thread that cannot run (or panicked) only costs the parallelism.
             (ordered.join().unwrap_or_else(|_| feature_index(values)), others)
         });
-        let (keys, by_branch, by_space, by_creator, by_run) = others;
-        if let Some(keys) = keys {
-            self.dedup = Default::default();
-            self.dedup.extend(keys);
+        let (dedup, by_branch, by_space, by_creator, by_run) = others;
+        if let Some(dedup) = dedup {
+            self.dedup = dedup;
         }
         self.by_feature = by_feature;
         // Ids arrive in increasing order, so the id lists are sorted already.
@@ -64,9 +64,9 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
         .collect()
 }
 
-type Others = (Option<Vec<(u64, u64)>>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);
+type Others = (Option<Dedup>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);
 
-/// The dedup keys (if wanted) and the id lists of the branch, space, creator and run indexes.
+/// The dedup table (if wanted) and the id lists of the branch, space, creator and run indexes.
 fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
     let mut keys = with_dedup.then(Vec::new);
     let (mut by_branch, mut by_space, mut by_creator, mut by_run) =
@@ -82,7 +82,12 @@ fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
             by_run.push(r, v.id);
         }
     }
-    (keys, by_branch, by_space, by_creator, by_run)
+    let dedup = keys.map(|keys| {
+        let mut d = Dedup::default();
+        d.extend(keys);
+        d
+    });
+    (dedup, by_branch, by_space, by_creator, by_run)
 }
 
 /// Per-key lists built in one pass. Neighbouring values nearly always share their feature,
