@@ -34,6 +34,7 @@ mod log;
 mod permissions;
 pub mod protocol;
 mod query;
+mod replay;
 mod snapshot;
 mod state;
 mod stats;

@@ -2,9 +2,10 @@
 
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::replay::replay;
 use crate::snapshot;
 use crate::state::State;
-use crate::store::{replay, Store};
+use crate::store::Store;
 use std::collections::BTreeMap;
 
 /// Counts per registry and branch state, and the log's and snapshots' extent.

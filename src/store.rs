@@ -12,6 +12,7 @@ use crate::codec;
 use crate::error::{err, Error, Result};
 use crate::event::{Event, EventData, RecordRef};
 use crate::log::{Durability, Log};
+use crate::replay::replay;
 use crate::snapshot;
 use crate::state::State;
 use crate::value::Limits;
@@ -556,33 +557,4 @@ fn write_snapshot(
         log.sync()?;
     }
     snapshot::write(dir, seq, bytes)
-}
-
-/// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
-pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
-    state.begin_replay();
-    for e in log.read_from(state.seq + 1) {
-        let e = e?;
-        if e.seq > to {
-            break;
-        }
-        check_next(&state, &e)?;
-        state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
-    }
-    state.end_replay();
-    Ok(state)
-}
-
-/// Is `e` the valid next event after `state`: the next seq, chained, and hashing to itself?
-pub(crate) fn check_next(state: &State, e: &Event) -> Result<()> {
-    if e.seq != state.seq + 1 {
-        return Err(Error::corrupt(Some(state.seq + 1), format!("expected event {}, found {}", state.seq + 1, e.seq)));
-    }
-    if e.prev != state.head {
-        return Err(Error::corrupt(Some(e.seq), "hash chain broken: prev does not match the previous event's hash"));
-    }
-    if codec::event_hash(e) != e.hash {
-        return Err(Error::corrupt(Some(e.seq), "event hash does not match its contents (tampered or damaged)"));
-    }
-    Ok(())
 }

@@ -96,6 +96,33 @@ fn tampered_actor_is_reported_at_its_seq() {
     check_tampered(3, |e| e.data.kind() == "branch_change", |e| e.actor += 1);
 }
 
+#[test]
+fn damage_deep_in_a_long_log_is_reported_at_its_seq_by_a_full_replay() {
+    // A replay reads and checks events on one thread and folds them on another, in chunks:
+    // damage several chunks in must still stop it at the damaged event, with everything before
+    // it folded (a view just before it opens).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    {
+        let store = Store::open_with(&dir, options(0)).unwrap();
+        let s = store.session();
+        s.create_feature(&fvstore::FeatureSpec::new("n", "int")).unwrap();
+        for i in 0..5_000 {
+            s.get_or_create(Some("n".into()), i).unwrap();
+        }
+    }
+    let seq = tamper(&dir, 4_321, |e| e.data.kind() == "create", |e| e.actor += 1);
+    assert_eq!(seq, 4_321);
+    let replay = tmp.path().join("replay");
+    copy_dir(&dir, &replay, false);
+    assert_eq!(corruption_at(Store::open_with(&replay, options(0)).map(drop)), Some(seq), "full replay");
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert_eq!(corruption_at(store.as_of(seq).map(drop)), Some(seq), "as_of({seq})");
+    let before = store.as_of(seq - 1).unwrap();
+    assert_eq!(before.head().0, seq - 1);
+    assert_eq!(before.stats().values as u64, seq - 2, "every value before the damage");
+}
+
 /// Removes the last `n` records (commit groups) of the log; returns the new last seq.
 fn cut_tail(dir: &Path, n: usize) -> u64 {
     let db = sled::open(dir.join("log")).unwrap();

@@ -4,8 +4,9 @@
 use crate::error::{err, Error, Result};
 use crate::log::Log;
 use crate::protocol::{parse_event::event_from_json, render};
+use crate::replay::check_next;
 use crate::state::State;
-use crate::store::{check_next, Options, Store};
+use crate::store::{Options, Store};
 use std::io::{BufRead, Write};
 use std::path::Path;
 

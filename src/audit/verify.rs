@@ -3,9 +3,10 @@
 
 use crate::codec;
 use crate::error::{Error, Result};
+use crate::replay::check_next;
 use crate::snapshot;
 use crate::state::State;
-use crate::store::{check_next, Store};
+use crate::store::Store;
 
 /// What `verify` found on a sound store.
 #[derive(Debug, Clone, PartialEq, Eq)]
