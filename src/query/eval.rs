@@ -326,8 +326,8 @@ fn index_range(set: &ValueIndex, tests: &[ValueTest]) -> Option<Vec<u64>> {
 /// operand; include a narrow band around it so the exact test sees them.
 fn same_value_other_type(set: &ValueIndex, o: &Value) -> Vec<u64> {
     let twin = match o {
-        Value::Int(i) => Value::Float(*i as f64),
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(*f as i64),
+        Value::Int(i) if set.has_floats() => Value::Float(*i as f64),
+        Value::Float(f) if set.has_ints() && f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(*f as i64),
         _ => return Vec::new(),
     };
     set.range(Bound::Included(&twin), Bound::Included(&twin)).collect()

@@ -93,8 +93,16 @@ pub(crate) enum Entry {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ValueIndex {
     nums: BTreeSet<(u64, u64, u64)>,
+    /// How many of `nums` are floats: a lookup for an int's float twin (or a float's int twin)
+    /// is skipped when there can be none.
+    floats: usize,
     rest: BTreeSet<OrdEntry>,
     unordered: IdSet,
+}
+
+/// Is this number key a float's? (An int's `lo` is exactly 2⁶³; see [`num_key`].)
+fn is_float_key(lo: u64) -> bool {
+    lo != SIGN
 }
 
 impl ValueIndex {
@@ -104,6 +112,7 @@ impl ValueIndex {
         rest.sort_unstable();
         unordered.sort_unstable();
         ValueIndex {
+            floats: nums.iter().filter(|k| is_float_key(k.1)).count(),
             nums: nums.into_iter().collect(),
             rest: rest.into_iter().collect(),
             unordered: IdSet::from_sorted(unordered),
@@ -122,7 +131,9 @@ impl ValueIndex {
     pub fn insert(&mut self, value: &Value, id: u64) {
         match Self::entry(value, id) {
             Entry::Num(k) => {
-                self.nums.insert(k);
+                if self.nums.insert(k) && is_float_key(k.1) {
+                    self.floats += 1;
+                }
             }
             Entry::Ordered(e) => {
                 self.rest.insert(e);
@@ -134,13 +145,24 @@ impl ValueIndex {
     pub fn remove(&mut self, value: Value, id: u64) {
         match (num_key(&value), &value) {
             (Some((hi, lo)), _) => {
-                self.nums.remove(&(hi, lo, id));
+                if self.nums.remove(&(hi, lo, id)) && is_float_key(lo) {
+                    self.floats -= 1;
+                }
             }
             (None, Value::Null | Value::List(_) | Value::Dict(_)) => self.unordered.take_out(id),
             (None, _) => {
                 self.rest.remove(&OrdEntry { value, id });
             }
         }
+    }
+
+    /// Does the index hold a float / an int?
+    pub fn has_floats(&self) -> bool {
+        self.floats > 0
+    }
+
+    pub fn has_ints(&self) -> bool {
+        self.nums.len() > self.floats
     }
 
     /// Every id: the plain values in the query ordering, then nulls, lists and dicts in id
@@ -283,6 +305,7 @@ mod tests {
         }
         // The plain values in the query ordering, then null, lists and dicts by id.
         assert_eq!(idx.ids().collect::<Vec<_>>(), vec![2, 4, 3, 7, 5, 6, 1, 8]);
+        assert_eq!((idx.has_ints(), idx.has_floats()), (true, true));
         let three = Value::Int(3);
         assert_eq!(idx.range(Bound::Included(&three), Bound::Included(&three)).collect::<Vec<_>>(), vec![3, 7]);
         assert_eq!(idx.range(Bound::Excluded(&three), Bound::Unbounded).collect::<Vec<_>>(), vec![5, 6]);
@@ -303,9 +326,14 @@ mod tests {
         }
         let rebuilt = ValueIndex::build(nums, rest, unordered);
         assert_eq!(rebuilt.ids().collect::<Vec<_>>(), idx.ids().collect::<Vec<_>>());
+        assert_eq!((rebuilt.has_ints(), rebuilt.has_floats(), rebuilt.floats), (true, true, 1));
         idx.remove(Value::Int(3), 3);
         idx.remove(Value::from("a"), 5);
         idx.remove(Value::Null, 1);
         assert_eq!(idx.ids().collect::<Vec<_>>(), vec![2, 4, 7, 6, 8]);
+        idx.remove(Value::Float(2.5), 4);
+        assert_eq!((idx.has_ints(), idx.has_floats()), (true, false));
+        idx.remove(Value::Int(3), 7);
+        assert_eq!((idx.has_ints(), idx.has_floats()), (false, false));
     }
 }
