@@ -93,7 +93,7 @@ fn parse_args() -> Result<Args, String> {
                      --json FILE  write the results as JSON\n\
                      --svg FILE   draw durable creates/s against writer threads\n\
                      --dir DIR    where the stores are built (default: a temporary directory)\n\
-                     --keep       keep the stores afterwards (for profiling: --child fv-open|fv-hits|fv-creates|fv-range --child-path DIR/fvstore;\n\
+                     --keep       keep the stores afterwards (for profiling: --child fv-open|fv-hits|fv-creates|fv-range|fv-keypath --child-path DIR/fvstore;\n\
                      fv-durable-1|fv-durable-16|fv-add-values --child-path NEW_DIR)"
                 );
                 std::process::exit(0);
@@ -274,6 +274,7 @@ fn main() {
             "fv-hits" => fv::profile(&path, &args, "hits"),
             "fv-creates" => fv::profile(&path, &args, "creates"),
             "fv-range" => fv::profile(&path, &args, "range"),
+            "fv-keypath" => fv::profile(&path, &args, "keypath"),
             "fv-durable-1" => serde_json::json!({ "per_s": fv::durable_creates(&path, 1, &args) }),
             "fv-durable-16" => serde_json::json!({ "per_s": fv::durable_creates(&path, 16, &args) }),
             "fv-add-values" => serde_json::json!({ "per_s": fv::add_values_durable(&path, &args) }),

@@ -181,6 +181,11 @@ pub fn profile(path: &Path, args: &Args, what: &str) -> serde_json::Value {
             let q = Query::new().filter("feature", "n").filter("value__gte", x).filter("value__lt", x + 100);
             me.filter(&q).expect("range").len() as u64 / 100
         }),
+        "keypath" => rate("fvstore W5 key path", 1, args.window, |t, i| {
+            let x = (mix(t, i) % args.dicts) as i64;
+            let q = Query::new().filter("feature", "params").filter("value__batch", x);
+            me.filter(&q).expect("key path").len() as u64
+        }),
         other => panic!("unknown profile job {other}"),
     };
     json!({ "per_s": per_s })
