@@ -7,11 +7,12 @@
 //!
 //! Durable mode: after the insert, `sled::Db::flush` writes sled's buffers, and an
 //! `fdatasync` of sled's data file makes them reach stable storage (sled 0.34's own flush uses
-//! `sync_file_range`, which does not survive a power loss). Records larger than sled's blob
-//! threshold (about 128 KiB) go to files under `blobs/` that sled never fsyncs, one file per
-//! record: records are kept below that size, and when a bigger one (a single huge event) was
-//! written, `sync` also fsyncs the new blob files and their directory. Buffered mode leaves flushing to sled's
-//! background thread.
+//! `sync_file_range`, which does not survive a power loss). sled writes any page bigger than its
+//! blob threshold (about 128 KiB: a big record, or a tree node holding several records) to a
+//! file of its own under `blobs/`, which it never fsyncs: every `sync` fsyncs the blob files
+//! that appeared since the last one (and then their directory) before the data file, so the
+//! log never names a blob that a power loss could take. Buffered mode leaves flushing to
+//! sled's background thread.
 
 use crate::codec;
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use crate::event::{Batch, Event};
 use parking_lot::Mutex;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 const LOG_TREE: &[u8] = b"log";
@@ -37,14 +38,11 @@ pub enum Durability {
     Buffered,
 }
 
-/// Records at least this big may have become sled blob files.
-const BLOB_RISK: usize = 64 << 10;
-
-/// Records hold events up to about this many (estimated) bytes, so that they land in sled's
-/// main file: sled writes a tree node bigger than its blob threshold to a blob file of its own
-/// (never fsynced by sled, never merged), and nodes hold several records. With 48 KiB records
-/// a 3,000-value commit still made 3 blob files and a million creates 54; with 16 KiB, none
-/// (`tests/log_records.rs`).
+/// Records hold events up to about this many (estimated) bytes, so that most land in sled's
+/// main file: a record above sled's blob threshold is a blob file of its own, and so is a tree
+/// node holding several records once it grows past it. One record per big commit made a blob
+/// file per `add_values` of a thousand values; 16 KiB records make about half as many, all
+/// from nodes, and a 3,000-value commit alone makes none (`tests/log_records.rs`).
 pub(crate) const MAX_RECORD_BYTES: usize = 16 << 10;
 
 /// A rough upper estimate of an event's encoded size.
@@ -82,8 +80,6 @@ pub(crate) struct Log {
     tree: sled::Tree,
     data_file: Option<Arc<File>>,
     dir: Option<Arc<PathBuf>>,
-    /// A record big enough to be a blob was appended since the last sync.
-    big_written: Arc<AtomicBool>,
     /// Blob files already fsynced (sled names them by a number that only grows).
     blobs_synced: Arc<Mutex<u64>>,
     /// The last event appended, and the last one a `sync` made durable: what a simulated
@@ -144,7 +140,6 @@ impl Log {
             tree,
             data_file,
             dir: None,
-            big_written: Arc::default(),
             blobs_synced: Arc::default(),
             appended: Arc::default(),
             synced: Arc::default(),
@@ -163,9 +158,6 @@ impl Log {
                 Some((codec::seq_key(piece.first()?.seq), codec::encode_batch(&Batch { events: piece })))
             })
             .collect();
-        if records.iter().any(|(_, bytes)| bytes.len() >= BLOB_RISK) {
-            self.big_written.store(true, Ordering::Release);
-        }
         match <[_; 1]>::try_from(records) {
             Ok([(key, bytes)]) => {
                 self.tree.insert(key, bytes)?;
@@ -186,11 +178,10 @@ impl Log {
     pub fn sync(&self) -> Result<()> {
         let upto = self.appended.load(Ordering::Acquire);
         self.db.flush()?;
+        // Blobs first: the data file synced next may name them.
+        self.sync_blobs()?;
         if let Some(f) = &self.data_file {
             f.sync_data()?;
-        }
-        if self.big_written.swap(false, Ordering::AcqRel) {
-            self.sync_blobs()?;
         }
         self.synced.fetch_max(upto, Ordering::AcqRel);
         Ok(())
@@ -214,7 +205,8 @@ impl Log {
         Ok(synced)
     }
 
-    /// fsyncs blob files sled wrote since the last call, and the blob directory.
+    /// fsyncs the blob files sled wrote since the last call and, if there were any, the blob
+    /// directory.
     fn sync_blobs(&self) -> Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         let blobs = dir.join("blobs");
@@ -225,7 +217,8 @@ impl Log {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = entry?;
             let Some(n) = entry.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
             if n > *synced {
                 // sled removes blobs it no longer needs at any time; one gone between the
@@ -238,8 +231,11 @@ impl Log {
                 newest = newest.max(n);
             }
         }
-        *synced = newest;
-        File::open(&blobs)?.sync_all()?;
+        if newest > *synced {
+            // The new names must survive too.
+            File::open(&blobs)?.sync_all()?;
+            *synced = newest;
+        }
         Ok(())
     }
 
@@ -313,5 +309,55 @@ fn open_error(log_dir: &Path, e: sled::Error) -> Error {
             Error::corrupt(None, format!("store {store} is damaged: sled cannot read its log file"))
         }
         other => Error::Io(format!("cannot open store {store}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventData, RecordRef, RecordType};
+
+    fn event(seq: u64, bytes: usize) -> Event {
+        Event {
+            seq,
+            at: 0,
+            actor: 1,
+            run: None,
+            record: RecordRef { kind: RecordType::Value, id: seq },
+            data: EventData::CreateValue {
+                feature: Some(1),
+                value: vec![7; bytes],
+                hash: [0; 32],
+                branch: 1,
+                space: 1,
+            },
+            prev: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    #[test]
+    fn sync_covers_blob_files_of_tree_nodes_not_only_of_big_records() {
+        // Big commits (2,000 events, cut into records below the blob threshold) fill tree
+        // nodes past it: sled writes those to blob files as well, which a sync must fsync.
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let log = Log::open(&tmp.path().join("log"), Durability::Durable, 32 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let mut seq = 0;
+        for _ in 0..10 {
+            let events: Vec<Event> = (0..2_000)
+                .map(|_| {
+                    seq += 1;
+                    event(seq, 100)
+                })
+                .collect();
+            log.append(events).unwrap_or_else(|e| panic!("{e}"));
+            log.sync().unwrap_or_else(|e| panic!("{e}"));
+        }
+        let blobs: Vec<u64> = std::fs::read_dir(tmp.path().join("log").join("blobs"))
+            .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+            .unwrap_or_default();
+        assert!(!blobs.is_empty(), "the workload should make sled write node blobs");
+        let synced = *log.blobs_synced.lock();
+        assert!(blobs.iter().all(|n| *n <= synced), "blob files {blobs:?} beyond the last synced {synced}");
     }
 }
