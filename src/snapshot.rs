@@ -75,7 +75,17 @@ pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
 /// which must be the seq inside it.
 pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
     let bytes = fs::read(path)?;
-    let SnapshotFile { fold_version, state } = codec::decode_snapshot(&bytes)?;
+    // The log must reach the named event before the file is decoded: that bounds what the
+    // decoder allocates by what the log holds.
+    let at_named = match named {
+        0 => None,
+        _ => match log.read_from(named).next() {
+            Some(Ok(e)) if e.seq == named => Some(e.hash),
+            Some(Ok(_)) | None => return Err(not_in_log(named)),
+            Some(Err(e)) => return Err(e),
+        },
+    };
+    let SnapshotFile { fold_version, state } = codec::decode_snapshot(&bytes, named)?;
     if state.seq != named {
         return Err(Error::corrupt(
             Some(named),
@@ -88,19 +98,17 @@ pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
             format!("snapshot has fold version {fold_version}; this build folds version {FOLD_VERSION}"),
         ));
     }
-    if state.seq > 0 {
-        match log.read_from(state.seq).next() {
-            Some(Ok(e)) if e.seq == state.seq && e.hash == state.head => {}
-            Some(Ok(_)) | None => {
-                return Err(Error::corrupt(
-                    Some(state.seq),
-                    "snapshot does not match the log (its head is not the log's event at its sequence number)",
-                ))
-            }
-            Some(Err(e)) => return Err(e),
-        }
+    if at_named.is_some_and(|hash| hash != state.head) {
+        return Err(not_in_log(named));
     }
     Ok(state)
+}
+
+fn not_in_log(seq: u64) -> Error {
+    Error::corrupt(
+        Some(seq),
+        "snapshot does not match the log (its head is not the log's event at its sequence number)",
+    )
 }
 
 /// The newest snapshot that loads and checks out, with at most `max_seq`; warnings for the

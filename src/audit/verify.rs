@@ -32,7 +32,7 @@ impl Store {
         let snap = match self.dir() {
             Some(dir) => match snapshot::list(dir).into_iter().next() {
                 Some((seq, path)) => {
-                    match std::fs::read(&path).map_err(Error::from).and_then(|b| codec::decode_snapshot(&b)) {
+                    match std::fs::read(&path).map_err(Error::from).and_then(|b| codec::decode_snapshot(&b, live_seq)) {
                         Ok(f) => Some((seq, codec::state_hash(&f.state), f.state.head)),
                         Err(e) => {
                             return Err(Error::corrupt(

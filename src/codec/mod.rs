@@ -23,7 +23,7 @@ use crate::event::{Batch, Event};
 /// consistency) and encodes the state it holds again: for the `decode` fuzz target and for
 /// tools. A file this build wrote comes back byte for byte.
 pub fn reencode_snapshot(bytes: &[u8]) -> Result<Vec<u8>> {
-    let file = decode_snapshot(bytes)?;
+    let file = decode_snapshot(bytes, u64::MAX)?;
     Ok(encode_snapshot(&file.state, file.fold_version))
 }
 

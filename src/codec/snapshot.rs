@@ -189,8 +189,10 @@ fn bad(reason: impl Into<String>) -> Error {
 }
 
 /// Decodes and checks a snapshot file: version byte, state hash, and the image's own
-/// consistency (ids in range). Never panics.
-pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
+/// consistency (ids in range). `max_seq` bounds the state it may hold (the log's length, when
+/// known): every value id was made by an event, so the value slots allocated are bounded by
+/// data that exists, whatever the file claims. Never panics.
+pub(crate) fn decode_snapshot(bytes: &[u8], max_seq: u64) -> Result<SnapshotFile> {
     let split = bytes.len().checked_sub(32).ok_or_else(|| bad("shorter than its checksum"))?;
     let (content, check) = bytes.split_at(split);
     if blake3::hash(content).as_bytes() != check {
@@ -203,6 +205,9 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     let (header, used): (Header, usize) =
         bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
     let image = body.get(used..).ok_or_else(|| bad("truncated after the header"))?;
+    if header.seq > max_seq {
+        return Err(bad(format!("it holds the state after event {}, beyond event {max_seq}", header.seq)));
+    }
     // The checksum only says the file is as written; the image must also be the state the
     // header names (a file with a recomputed checksum could claim any state hash otherwise).
     if blake3::hash(image).as_bytes() != &header.state_hash {
@@ -211,7 +216,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     let (head, used): (Head, usize) =
         bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
     let rest = image.get(used..).ok_or_else(|| bad("truncated image"))?;
-    let (mut s, slots) = build(head)?;
+    let (mut s, slots) = build(head, header.seq)?;
     let (live, rest) = snapshot_values::decode(rest, &mut s.values, slots)?;
     let ((links, runs_used), used): (Tail, usize) =
         bincode::serde::decode_from_slice(rest, config()).map_err(|e| bad(format!("image: {e}")))?;
@@ -230,9 +235,9 @@ pub(crate) fn decode_snapshot(bytes: &[u8]) -> Result<SnapshotFile> {
     Ok(SnapshotFile { fold_version: header.fold_version, state: s })
 }
 
-/// The state from the image's head, with empty value slots for `snapshot_values` to fill.
-/// The state of the header part, and how many value slots (ids so far) the values fill.
-fn build(head: Head) -> Result<(State, usize)> {
+/// The state of the image's head, and how many value slots (ids so far) the values fill; at
+/// most `seq`, since each value id was made by one of the `seq` events.
+fn build(head: Head, seq: u64) -> Result<(State, usize)> {
     let (c, users, spaces, roles, branches, runs, features, artifacts) = head;
     let mut s = State::new();
     s.users.clear();
@@ -288,10 +293,59 @@ fn build(head: Head) -> Result<(State, usize)> {
     for ArtifactImg(id, key, branch_id, space_id, by, run_id, at) in artifacts {
         s.artifacts.insert(id, Artifact { id, key, branch_id, space_id, created_by_id: by, run_id, created_at: at });
     }
-    // Slots beyond the live values are ids of deleted values; refuse absurd counts before
-    // allocating.
-    let slots =
-        usize::try_from(c.value_slots).ok().filter(|n| *n <= 1 << 32).ok_or_else(|| bad("value count out of range"))?;
+    // Slots beyond the live values are ids of deleted values; refuse a count no log could have
+    // made before allocating for it.
+    let slots = usize::try_from(c.value_slots)
+        .ok()
+        .filter(|_| c.value_slots <= seq)
+        .ok_or_else(|| bad(format!("{} value ids after only {seq} events", c.value_slots)))?;
     s.values = Vec::with_capacity(slots);
     Ok((s, slots))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot file of `s` with its head part changed by `edit`, every hash recomputed: what
+    /// a hostile or confused writer could produce, not what damage does.
+    fn forged(s: &State, edit: impl FnOnce(&mut Head)) -> Vec<u8> {
+        let image = image_bytes(s);
+        let (mut head, used): (Head, usize) =
+            bincode::serde::decode_from_slice(&image, config()).unwrap_or_else(|e| panic!("{e}"));
+        edit(&mut head);
+        let mut forged_image = bincode::serde::encode_to_vec(&head, config()).unwrap_or_else(|e| panic!("{e}"));
+        forged_image.extend_from_slice(image.get(used..).unwrap_or_default());
+        let header = Header {
+            fold_version: 1,
+            seq: s.seq,
+            head: s.head,
+            last_at: s.last_at,
+            state_hash: *blake3::hash(&forged_image).as_bytes(),
+        };
+        let mut out = vec![SNAPSHOT_VERSION];
+        out.extend(bincode::serde::encode_to_vec(&header, config()).unwrap_or_else(|e| panic!("{e}")));
+        out.extend_from_slice(&forged_image);
+        let check = *blake3::hash(&out).as_bytes();
+        out.extend_from_slice(&check);
+        out
+    }
+
+    #[test]
+    fn value_slots_beyond_the_events_are_refused_before_allocating() {
+        let mut s = State::new();
+        s.seq = 5;
+        let honest = encode_snapshot(&s, 1);
+        assert!(decode_snapshot(&honest, 5).is_ok());
+        // The state claims more events than the log holds.
+        let err = decode_snapshot(&honest, 4).err().map(|e| e.message()).unwrap_or_default();
+        assert!(err.contains("beyond event 4"), "{err}");
+        // Four billion value ids after five events: refused with a message, not an allocation
+        // of half a terabyte.
+        let huge = forged(&s, |head| head.0.value_slots = 1 << 32);
+        let err = decode_snapshot(&huge, u64::MAX).err().map(|e| e.message()).unwrap_or_default();
+        assert!(err.contains("value ids after only 5 events"), "{err}");
+        let fine = forged(&s, |head| head.0.value_slots = 5);
+        assert_eq!(decode_snapshot(&fine, 5).map(|f| f.state.values.len()).ok(), Some(5));
+    }
 }
