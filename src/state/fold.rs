@@ -260,7 +260,7 @@ impl State {
                 }
                 let feature = v.feature();
                 if let Some(set) = self.by_feature.get_mut(&feature) {
-                    set.remove(v.value, id);
+                    set.remove(&v.value, id);
                 }
             }
             RecordType::Feature => {

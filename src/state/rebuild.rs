@@ -6,7 +6,7 @@ use super::dedup::Dedup;
 use super::id_set::IdSet;
 use super::value_index::{Entry, OrdEntry};
 use super::{dedup_key, State, ValueIndex, ValueRec};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 type FeatureIndex = HashMap<Option<u64>, ValueIndex>;
 
@@ -48,18 +48,15 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
             Entry::Unordered(id) => unordered.push(v.feature(), id),
         }
     }
+    let mut nums: HashMap<Option<u64>, Vec<(u64, u64, u64)>> = nums.lists.into_iter().collect();
     let mut rest: HashMap<Option<u64>, Vec<OrdEntry>> = rest.lists.into_iter().collect();
     let mut unordered: HashMap<Option<u64>, Vec<u64>> = unordered.lists.into_iter().collect();
-    let mut features: Vec<Option<u64>> = nums.lists.iter().map(|(f, _)| *f).collect();
-    features.extend(rest.keys().chain(unordered.keys()).copied());
-    let mut nums: HashMap<Option<u64>, Vec<(u64, u64, u64)>> = nums.lists.into_iter().collect();
+    let features: HashSet<Option<u64>> = nums.keys().chain(rest.keys()).chain(unordered.keys()).copied().collect();
     features
         .into_iter()
-        .filter_map(|f| {
+        .map(|f| {
             let (n, r, u) = (nums.remove(&f), rest.remove(&f), unordered.remove(&f));
-            // A feature listed twice is built at its first mention.
-            (n.is_some() || r.is_some() || u.is_some())
-                .then(|| (f, ValueIndex::build(n.unwrap_or_default(), r.unwrap_or_default(), u.unwrap_or_default())))
+            (f, ValueIndex::build(n.unwrap_or_default(), r.unwrap_or_default(), u.unwrap_or_default()))
         })
         .collect()
 }

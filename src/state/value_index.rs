@@ -142,17 +142,17 @@ impl ValueIndex {
         }
     }
 
-    pub fn remove(&mut self, value: Value, id: u64) {
-        match (num_key(&value), &value) {
-            (Some((hi, lo)), _) => {
-                if self.nums.remove(&(hi, lo, id)) && is_float_key(lo) {
+    pub fn remove(&mut self, value: &Value, id: u64) {
+        match Self::entry(value, id) {
+            Entry::Num(k) => {
+                if self.nums.remove(&k) && is_float_key(k.1) {
                     self.floats -= 1;
                 }
             }
-            (None, Value::Null | Value::List(_) | Value::Dict(_)) => self.unordered.take_out(id),
-            (None, _) => {
-                self.rest.remove(&OrdEntry { value, id });
+            Entry::Ordered(e) => {
+                self.rest.remove(&e);
             }
+            Entry::Unordered(id) => self.unordered.take_out(id),
         }
     }
 
@@ -175,8 +175,8 @@ impl ValueIndex {
     /// bound takes every entry equal to it, whatever its id), in the query ordering.
     pub fn range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
         let rest = rest_range(&self.rest, start, end);
-        let below = rest.clone().take_while(|e| against_nums(&e.value).is_lt());
-        let above = rest.skip_while(|e| against_nums(&e.value).is_lt());
+        let below = rest.clone().into_iter().flatten().take_while(|e| against_nums(&e.value).is_lt());
+        let above = rest.into_iter().flatten().skip_while(|e| against_nums(&e.value).is_lt());
         below.map(|e| e.id).chain(self.num_range(start, end)).chain(above.map(|e| e.id))
     }
 
@@ -200,15 +200,16 @@ impl ValueIndex {
             },
         };
         let nonempty = match (lower, upper) {
-            (Some(l), Some(u)) if ordered(l, u) => Some((l, u)),
+            (Some(l), Some(u)) if nonempty(&l, &u) => Some((l, u)),
             _ => None,
         };
         nonempty.into_iter().flat_map(|b| self.nums.range(b)).map(|k| k.2)
     }
 }
 
-/// `BTreeSet::range` panics on a start above its end; both are checked here first.
-fn ordered(l: Bound<(u64, u64, u64)>, u: Bound<(u64, u64, u64)>) -> bool {
+/// Can a range have entries? (`BTreeSet::range` panics on a start above its end, so both
+/// trees' walks check this first.)
+fn nonempty<T: Ord>(l: &Bound<T>, u: &Bound<T>) -> bool {
     match (l, u) {
         (Bound::Included(a), Bound::Included(b)) => a <= b,
         (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a < b,
@@ -216,11 +217,12 @@ fn ordered(l: Bound<(u64, u64, u64)>, u: Bound<(u64, u64, u64)>) -> bool {
     }
 }
 
+/// The walk of the tree of other plain values between two value bounds; `None` if empty.
 fn rest_range<'a>(
     rest: &'a BTreeSet<OrdEntry>,
     start: Bound<&Value>,
     end: Bound<&Value>,
-) -> std::collections::btree_set::Range<'a, OrdEntry> {
+) -> Option<std::collections::btree_set::Range<'a, OrdEntry>> {
     let entry = |v: &Value, id| OrdEntry { value: v.clone(), id };
     let lower = match start {
         Bound::Unbounded => Bound::Unbounded,
@@ -232,17 +234,7 @@ fn rest_range<'a>(
         Bound::Included(v) => Bound::Included(entry(v, u64::MAX)),
         Bound::Excluded(v) => Bound::Excluded(entry(v, 0)),
     };
-    let empty = match (&lower, &upper) {
-        (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a >= b,
-        _ => false,
-    };
-    if empty {
-        // An empty range of the same type: a start equal to its (excluded) end.
-        let any = OrdEntry { value: Value::Null, id: 0 };
-        return rest.range(any.clone()..any);
-    }
-    rest.range((lower, upper))
+    nonempty(&lower, &upper).then(|| rest.range((lower, upper)))
 }
 
 #[cfg(test)]
@@ -327,13 +319,13 @@ mod tests {
         let rebuilt = ValueIndex::build(nums, rest, unordered);
         assert_eq!(rebuilt.ids().collect::<Vec<_>>(), idx.ids().collect::<Vec<_>>());
         assert_eq!((rebuilt.has_ints(), rebuilt.has_floats(), rebuilt.floats), (true, true, 1));
-        idx.remove(Value::Int(3), 3);
-        idx.remove(Value::from("a"), 5);
-        idx.remove(Value::Null, 1);
+        idx.remove(&Value::Int(3), 3);
+        idx.remove(&Value::from("a"), 5);
+        idx.remove(&Value::Null, 1);
         assert_eq!(idx.ids().collect::<Vec<_>>(), vec![2, 4, 7, 6, 8]);
-        idx.remove(Value::Float(2.5), 4);
+        idx.remove(&Value::Float(2.5), 4);
         assert_eq!((idx.has_ints(), idx.has_floats()), (true, false));
-        idx.remove(Value::Int(3), 7);
+        idx.remove(&Value::Int(3), 7);
         assert_eq!((idx.has_ints(), idx.has_floats()), (false, false));
     }
 }
