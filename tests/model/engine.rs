@@ -14,11 +14,13 @@ use std::sync::Arc;
 type Identity = ((u64, [u8; 32]), [u8; 32]);
 
 pub struct Engine {
-    pub dir: tempfile::TempDir,
     pub store: Option<Store>,
     /// A subscription from event 1 on (renewed at every reopen), and the events it delivered.
     pub feed: Option<crossbeam_channel::Receiver<Event>>,
     pub delivered: Vec<MEvent>,
+    /// Declared last, so dropped last: the store's closing snapshot must not land in (and
+    /// re-create) a directory that was already removed.
+    pub dir: tempfile::TempDir,
 }
 
 fn options() -> Options {
@@ -40,7 +42,7 @@ impl Engine {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open_with(dir.path().join("db"), options()).expect("open a fresh store");
         let feed = Some(store.subscribe(1).expect("subscribe"));
-        Engine { dir, store: Some(store), feed, delivered: Vec::new() }
+        Engine { store: Some(store), feed, delivered: Vec::new(), dir }
     }
 
     pub fn store(&self) -> &Store {
