@@ -40,10 +40,11 @@ pub enum Durability {
 
 /// Records hold events up to about this many (estimated) bytes, so that most land in sled's
 /// main file: a record above sled's blob threshold is a blob file of its own, and so is a tree
-/// node holding several records once it grows past it. One record per big commit made a blob
-/// file per `add_values` of a thousand values; 16 KiB records make about half as many, all
-/// from nodes, and a 3,000-value commit alone makes none (`tests/log_records.rs`).
-pub(crate) const MAX_RECORD_BYTES: usize = 16 << 10;
+/// node holding several records once it grows past it (128 KiB; a leaf splits past 16 records,
+/// so 17 of ≤ 7 KiB fit). One record per big commit made a blob file per `add_values` of a
+/// thousand values, 16 KiB records one per few node rewrites; sled's inserts of 7 KiB records
+/// also cost a third per byte of 14 KiB ones (measured with sled alone, 200 MB of records).
+pub(crate) const MAX_RECORD_BYTES: usize = 7 << 10;
 
 /// A rough upper estimate of an event's encoded size.
 pub(crate) fn estimate(e: &Event) -> usize {
@@ -338,16 +339,17 @@ mod tests {
 
     #[test]
     fn sync_covers_blob_files_of_tree_nodes_not_only_of_big_records() {
-        // Big commits (2,000 events, cut into records below the blob threshold) fill tree
-        // nodes past it: sled writes those to blob files as well, which a sync must fsync.
+        // Events of 60 KB are one record each, below the blob threshold, but a tree node holding
+        // three of them is past it: sled writes such nodes to blob files as well, which a sync
+        // must fsync. (Records of ordinary events, ~7 KiB at most, never fill a node that far.)
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let log = Log::open(&tmp.path().join("log"), Durability::Durable, 32 << 20).unwrap_or_else(|e| panic!("{e}"));
         let mut seq = 0;
         for _ in 0..10 {
-            let events: Vec<Event> = (0..2_000)
+            let events: Vec<Event> = (0..20)
                 .map(|_| {
                     seq += 1;
-                    event(seq, 100)
+                    event(seq, 60_000)
                 })
                 .collect();
             log.append(events).unwrap_or_else(|e| panic!("{e}"));
