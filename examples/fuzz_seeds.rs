@@ -7,7 +7,7 @@
 //! cargo run --release --all-features --example fuzz_seeds -- fuzz/corpus/decode
 //! ```
 
-use fvstore::codec::{canonical, encode_batch, encode_event};
+use fvstore::codec::{canonical, encode_batch, encode_batch_as, encode_event};
 use fvstore::{Batch, FeatureSpec, FixedClock, Host, Options, RecordRef, RecordType, Store, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,7 +77,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         put(format!("seed-event-{:03}", e.seq), encode_event(e))?;
     }
     for (i, chunk) in events.chunks(3).enumerate() {
-        put(format!("seed-batch-{i:03}"), encode_batch(&Batch { events: chunk.to_vec() }))?;
+        let batch = Batch { events: chunk.to_vec() };
+        put(format!("seed-batch-{i:03}"), encode_batch(&batch))?;
+        if let Some(v1) = encode_batch_as(&batch, 1) {
+            put(format!("seed-batch-v1-{i:03}"), v1)?;
+        }
     }
     for (i, v) in values.iter().enumerate() {
         put(format!("seed-value-{i:03}"), canonical(v))?;

@@ -46,12 +46,13 @@ pub enum Durability {
 /// also cost a third per byte of 14 KiB ones (measured with sled alone, 200 MB of records).
 pub(crate) const MAX_RECORD_BYTES: usize = 7 << 10;
 
-/// A rough upper estimate of an event's encoded size.
+/// A rough upper estimate of an event's size in a format 2 record: two hashes, then varints
+/// that rarely take more than 3 bytes each (ids below 2 million), and the payload.
 pub(crate) fn estimate(e: &Event) -> usize {
-    160 + match &e.data {
+    100 + match &e.data {
         crate::event::EventData::CreateValue { value, .. } => value.len(),
-        crate::event::EventData::Merge { moved } => moved.len() * 16,
-        _ => 64,
+        crate::event::EventData::Merge { moved } => moved.len() * 6,
+        _ => 32,
     }
 }
 
@@ -120,15 +121,21 @@ impl Log {
     fn init(db: sled::Db, data_file: Option<Arc<File>>) -> Result<Log> {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(FORMAT_KEY)? {
+            Some(v) if v.as_ref() == [codec::FORMAT_VERSION] => {}
+            // A new store, or one of format 1: this build reads both and writes format 2
+            // records, so the store says 2 from now on (a build that reads only 1 refuses it
+            // whole, rather than meeting records it cannot read).
             None => {
                 meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
             }
-            Some(v) if v.as_ref() == [codec::FORMAT_VERSION] => {}
+            Some(v) if v.as_ref() == [1] => {
+                meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
+            }
             Some(v) => {
                 return Err(Error::corrupt(
                     None,
                     format!(
-                        "store has format version {:?}; this build reads version {}",
+                        "store has format version {:?}; this build reads versions 1 and {}",
                         v.as_ref(),
                         codec::FORMAT_VERSION
                     ),

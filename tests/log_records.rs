@@ -60,3 +60,63 @@ fn a_big_commit_is_cut_into_records_below_the_blob_threshold_and_reads_back_whol
     let events = store.session().log(1, head).unwrap();
     check(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=head).collect::<Vec<_>>());
 }
+
+/// Every record of the closed store at `dir` rewritten in log format `version`, and the meta
+/// tree set to it; returns (bytes before, bytes after).
+fn rewrite_log(dir: &std::path::Path, version: u8) -> (usize, usize) {
+    let db = sled::open(dir.join("log")).unwrap();
+    let tree = db.open_tree("log").unwrap();
+    let (mut before, mut after) = (0, 0);
+    for item in tree.iter() {
+        let (k, v) = item.unwrap();
+        let batch = fvstore::codec::decode_batch(&v).unwrap();
+        let again = fvstore::codec::encode_batch_as(&batch, version).unwrap();
+        (before, after) = (before + v.len(), after + again.len());
+        tree.insert(k, again).unwrap();
+    }
+    db.open_tree("meta").unwrap().insert("format_version", &[version]).unwrap();
+    db.flush().unwrap();
+    (before, after)
+}
+
+/// The version bytes of the log's records, in log order, and the meta tree's format byte.
+fn versions(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
+    let db = sled::open(dir.join("log")).unwrap();
+    let records = db.open_tree("log").unwrap().iter().map(|item| item.unwrap().1[0]).collect();
+    let meta = db.open_tree("meta").unwrap().get("format_version").unwrap().unwrap().to_vec();
+    (records, meta)
+}
+
+#[test]
+fn a_store_of_log_format_1_opens_as_it_was_and_goes_on_in_format_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let (head, hash, events) = {
+        let store = Store::open_with(&dir, common::workload::options(0)).unwrap();
+        common::workload::workload(&store, 300, 11);
+        let head = store.head();
+        (head, store.state_hash(), store.session().log(1, head.0).unwrap())
+    };
+    let (v2_bytes, v1_bytes) = rewrite_log(&dir, 1);
+    assert!(v2_bytes * 10 < v1_bytes * 6, "format 2 took {v2_bytes} bytes, format 1 {v1_bytes}");
+    check(versions(&dir).1, vec![1]);
+    // A full replay of the format 1 log gives the same store, event for event.
+    std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
+    {
+        let store = reopen(&dir, common::workload::options(0));
+        check((store.head(), store.state_hash()), (head, hash));
+        check(store.session().log(1, head.0).unwrap(), events.clone());
+        check(store.verify().unwrap().events, head.0);
+        store.session().create_artifact("after/upgrade").unwrap();
+    }
+    let (records, meta) = versions(&dir);
+    check(meta, vec![2]);
+    check(records.last().copied(), Some(2));
+    assert!(records[..records.len() - 1].iter().all(|v| *v == 1), "{records:?}");
+    // Mixed formats replay and verify as one chain.
+    std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
+    let store = reopen(&dir, common::workload::options(0));
+    check(store.head().0, head.0 + 1);
+    check(store.session().log(1, head.0).unwrap(), events);
+    check(store.verify().unwrap().events, head.0 + 1);
+}

@@ -1,63 +1,102 @@
-//! Events and commit batches, encoded and decoded by hand, byte for byte as bincode 2 (serde,
-//! fixed-width little-endian integers) writes the `event` types (docs/FORMAT.md): enum tags
-//! as u32, `Option` as a 0/1 byte, strings and vectors as a u64 length and their contents,
-//! `[u8; 32]` as its bytes. Going through serde cost a call per field and per byte of every
-//! hash; events are encoded on every commit (to hash them, then to store them) and decoded and
-//! re-hashed on every replay, so this is on the write path and the open path. The bytes and
-//! therefore every event hash are unchanged; unit tests check both ways against bincode.
+//! Events and commit batches, encoded and decoded by hand, in two formats (docs/FORMAT.md).
+//!
+//! Format 1 is byte for byte what bincode 2 (serde, fixed-width little-endian integers) writes
+//! for the `event` types: enum tags as u32, `Option` as a 0/1 byte, strings and vectors as a
+//! u64 length and their contents, `[u8; 32]` as its bytes. Every event hash is computed over an
+//! event's format 1 bytes, whatever format stores it. Going through serde cost a call per field
+//! and per byte of every hash; unit tests check both ways against bincode.
+//!
+//! Format 2 is what the log writes: the same fields with LEB128 varints for integers, lengths
+//! and tags (zigzag for signed ones), and a batch leaves out what its chain implies — the
+//! sequence numbers after the first, every `prev` after the first, and each timestamp but as
+//! the step from the one before. An int value's event takes about 90 bytes instead of 180.
+//!
+//! ```text
+//! batch2 = count varint (≥ 1), first seq varint, first prev [32], event2*
+//! event2 = at − previous at (zigzag; the first from 0), actor, run (0/1 byte, varint),
+//!          record (kind, id), data (as format 1, varints), hash [32]
+//! ```
 
+use super::varint;
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event, EventData, Host, RecordRef, RecordType, Role};
 use crate::value::Dtype;
 
-fn u32_tag(t: u32, out: &mut Vec<u8>) {
-    out.extend_from_slice(&t.to_le_bytes());
+/// How a format writes integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ints {
+    /// Format 1: little-endian, 8 bytes (tags 4).
+    Fixed,
+    /// Format 2: varints.
+    Var,
 }
 
-fn put_u64(v: u64, out: &mut Vec<u8>) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// An output buffer and the integer form of its format.
+struct W<'a> {
+    out: &'a mut Vec<u8>,
+    ints: Ints,
 }
 
-fn put_i64(v: i64, out: &mut Vec<u8>) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_opt(v: Option<u64>, out: &mut Vec<u8>) {
-    match v {
-        None => out.push(0),
-        Some(x) => {
-            out.push(1);
-            put_u64(x, out);
+impl W<'_> {
+    fn u64(&mut self, v: u64) {
+        match self.ints {
+            Ints::Fixed => self.out.extend_from_slice(&v.to_le_bytes()),
+            Ints::Var => varint::put(v, self.out),
         }
     }
-}
 
-fn put_bytes(b: &[u8], out: &mut Vec<u8>) {
-    put_u64(b.len() as u64, out);
-    out.extend_from_slice(b);
-}
+    fn i64(&mut self, v: i64) {
+        match self.ints {
+            Ints::Fixed => self.out.extend_from_slice(&v.to_le_bytes()),
+            Ints::Var => varint::put(varint::zigzag(v), self.out),
+        }
+    }
 
-fn put_host(h: Host, out: &mut Vec<u8>) {
-    let (tag, id) = match h {
-        Host::Artifact(id) => (0, id),
-        Host::Run(id) => (1, id),
-    };
-    u32_tag(tag, out);
-    put_u64(id, out);
-}
+    fn tag(&mut self, t: u32) {
+        match self.ints {
+            Ints::Fixed => self.out.extend_from_slice(&t.to_le_bytes()),
+            Ints::Var => varint::put(u64::from(t), self.out),
+        }
+    }
 
-fn put_record(r: RecordRef, out: &mut Vec<u8>) {
-    let tag = match r.kind {
-        RecordType::User => 0,
-        RecordType::Space => 1,
-        RecordType::Branch => 2,
-        RecordType::Run => 3,
-        RecordType::Feature => 4,
-        RecordType::Artifact => 5,
-        RecordType::Value => 6,
-    };
-    u32_tag(tag, out);
-    put_u64(r.id, out);
+    fn flag(&mut self, b: bool) {
+        self.out.push(u8::from(b));
+    }
+
+    fn opt(&mut self, v: Option<u64>) {
+        self.flag(v.is_some());
+        if let Some(x) = v {
+            self.u64(x);
+        }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.out.extend_from_slice(b);
+    }
+
+    fn host(&mut self, h: Host) {
+        let (tag, id) = match h {
+            Host::Artifact(id) => (0, id),
+            Host::Run(id) => (1, id),
+        };
+        self.tag(tag);
+        self.u64(id);
+    }
+
+    fn record(&mut self, r: RecordRef) {
+        let tag = match r.kind {
+            RecordType::User => 0,
+            RecordType::Space => 1,
+            RecordType::Branch => 2,
+            RecordType::Run => 3,
+            RecordType::Feature => 4,
+            RecordType::Artifact => 5,
+            RecordType::Value => 6,
+        };
+        self.tag(tag);
+        self.u64(r.id);
+    }
 }
 
 const DTYPES: [Dtype; 14] = [
@@ -87,124 +126,165 @@ const RECORD_TYPES: [RecordType; 7] = [
 ];
 const ROLES: [Role; 3] = [Role::Read, Role::Write, Role::Admin];
 
-fn put_data(d: &EventData, out: &mut Vec<u8>) {
-    match d {
-        EventData::CreateUser { handle } => {
-            u32_tag(0, out);
-            put_bytes(handle.as_bytes(), out);
-        }
-        EventData::CreateSpace { name } => {
-            u32_tag(1, out);
-            put_bytes(name.as_bytes(), out);
-        }
-        EventData::CreateBranch { name } => {
-            u32_tag(2, out);
-            put_bytes(name.as_bytes(), out);
-        }
-        EventData::CreateRun { name } => {
-            u32_tag(3, out);
-            put_bytes(name.as_bytes(), out);
-        }
-        EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => {
-            u32_tag(4, out);
-            put_bytes(name.as_bytes(), out);
-            let tag = DTYPES.iter().position(|d| d == dtype).unwrap_or(0);
-            u32_tag(tag as u32, out);
-            out.extend_from_slice(&[u8::from(*nullable), u8::from(*coerce)]);
-            put_i64(*branch, out);
-            put_u64(*space, out);
-        }
-        EventData::CreateArtifact { key, branch, space } => {
-            u32_tag(5, out);
-            put_bytes(key.as_bytes(), out);
-            put_i64(*branch, out);
-            put_u64(*space, out);
-        }
-        EventData::CreateValue { feature, value, hash, branch, space } => {
-            u32_tag(6, out);
-            put_opt(*feature, out);
-            put_bytes(value, out);
-            out.extend_from_slice(hash);
-            put_i64(*branch, out);
-            put_u64(*space, out);
-        }
-        EventData::BranchChange { from, to } => {
-            u32_tag(7, out);
-            put_i64(*from, out);
-            put_i64(*to, out);
-        }
-        EventData::SpaceChange { from, to } => {
-            u32_tag(8, out);
-            put_u64(*from, out);
-            put_u64(*to, out);
-        }
-        EventData::Link { host } => {
-            u32_tag(9, out);
-            put_host(*host, out);
-        }
-        EventData::Unlink { host } => {
-            u32_tag(10, out);
-            put_host(*host, out);
-        }
-        EventData::Delete => u32_tag(11, out),
-        EventData::Merge { moved } => {
-            u32_tag(12, out);
-            put_u64(moved.len() as u64, out);
-            for r in moved {
-                put_record(*r, out);
+impl W<'_> {
+    fn data(&mut self, d: &EventData) {
+        match d {
+            EventData::CreateUser { handle } => {
+                self.tag(0);
+                self.bytes(handle.as_bytes());
             }
-        }
-        EventData::Grant { user, role } => {
-            u32_tag(13, out);
-            put_u64(*user, out);
-            match role {
-                None => out.push(0),
-                Some(r) => {
-                    out.push(1);
-                    let tag = ROLES.iter().position(|x| x == r).unwrap_or(0);
-                    u32_tag(tag as u32, out);
+            EventData::CreateSpace { name } => {
+                self.tag(1);
+                self.bytes(name.as_bytes());
+            }
+            EventData::CreateBranch { name } => {
+                self.tag(2);
+                self.bytes(name.as_bytes());
+            }
+            EventData::CreateRun { name } => {
+                self.tag(3);
+                self.bytes(name.as_bytes());
+            }
+            EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => {
+                self.tag(4);
+                self.bytes(name.as_bytes());
+                let tag = DTYPES.iter().position(|d| d == dtype).unwrap_or(0);
+                self.tag(tag as u32);
+                self.flag(*nullable);
+                self.flag(*coerce);
+                self.i64(*branch);
+                self.u64(*space);
+            }
+            EventData::CreateArtifact { key, branch, space } => {
+                self.tag(5);
+                self.bytes(key.as_bytes());
+                self.i64(*branch);
+                self.u64(*space);
+            }
+            EventData::CreateValue { feature, value, hash, branch, space } => {
+                self.tag(6);
+                self.opt(*feature);
+                self.bytes(value);
+                self.out.extend_from_slice(hash);
+                self.i64(*branch);
+                self.u64(*space);
+            }
+            EventData::BranchChange { from, to } => {
+                self.tag(7);
+                self.i64(*from);
+                self.i64(*to);
+            }
+            EventData::SpaceChange { from, to } => {
+                self.tag(8);
+                self.u64(*from);
+                self.u64(*to);
+            }
+            EventData::Link { host } => {
+                self.tag(9);
+                self.host(*host);
+            }
+            EventData::Unlink { host } => {
+                self.tag(10);
+                self.host(*host);
+            }
+            EventData::Delete => self.tag(11),
+            EventData::Merge { moved } => {
+                self.tag(12);
+                self.u64(moved.len() as u64);
+                for r in moved {
+                    self.record(*r);
                 }
             }
+            EventData::Grant { user, role } => {
+                self.tag(13);
+                self.u64(*user);
+                match role {
+                    None => self.flag(false),
+                    Some(r) => {
+                        self.flag(true);
+                        let tag = ROLES.iter().position(|x| x == r).unwrap_or(0);
+                        self.tag(tag as u32);
+                    }
+                }
+            }
+            EventData::RunFinish => self.tag(14),
         }
-        EventData::RunFinish => u32_tag(14, out),
     }
 }
 
-/// Appends an event's body; with `zero_hash` its `hash` is written as 32 zero bytes (the
-/// form the chain hash is computed over).
+/// Appends an event's format 1 body; with `zero_hash` its `hash` is written as 32 zero bytes
+/// (the form the chain hash is computed over).
 pub(super) fn put_event(e: &Event, zero_hash: bool, out: &mut Vec<u8>) {
-    put_u64(e.seq, out);
-    put_i64(e.at, out);
-    put_u64(e.actor, out);
-    put_opt(e.run, out);
-    put_record(e.record, out);
-    put_data(&e.data, out);
-    out.extend_from_slice(&e.prev);
-    out.extend_from_slice(if zero_hash { &[0; 32] } else { &e.hash });
+    let mut w = W { out, ints: Ints::Fixed };
+    w.u64(e.seq);
+    w.i64(e.at);
+    w.u64(e.actor);
+    w.opt(e.run);
+    w.record(e.record);
+    w.data(&e.data);
+    w.out.extend_from_slice(&e.prev);
+    w.out.extend_from_slice(if zero_hash { &[0; 32] } else { &e.hash });
 }
 
-/// Appends a batch's body: the event count, then the events.
+/// Appends a batch's format 1 body: the event count, then the events.
 pub(super) fn put_batch(b: &Batch, out: &mut Vec<u8>) {
-    put_u64(b.events.len() as u64, out);
+    out.extend_from_slice(&(b.events.len() as u64).to_le_bytes());
     for e in &b.events {
         put_event(e, false, out);
     }
 }
 
+/// Can format 2 hold this batch: at least one event, consecutive sequence numbers, and each
+/// `prev` the hash of the event before? (The log writes only such batches; a tampered one, as
+/// tests make, may not be.)
+pub(super) fn chained(b: &Batch) -> bool {
+    !b.events.is_empty()
+        && b.events.windows(2).all(|p| match p {
+            [a, z] => a.seq.checked_add(1) == Some(z.seq) && z.prev == a.hash,
+            _ => true,
+        })
+}
+
+/// Appends a batch's format 2 body; `chained(b)` must hold.
+pub(super) fn put_batch2(b: &Batch, out: &mut Vec<u8>) {
+    let mut w = W { out, ints: Ints::Var };
+    let Some(first) = b.events.first() else { return };
+    w.u64(b.events.len() as u64);
+    w.u64(first.seq);
+    w.out.extend_from_slice(&first.prev);
+    let mut at = 0i64;
+    for e in &b.events {
+        w.i64(e.at.wrapping_sub(at));
+        at = e.at;
+        w.u64(e.actor);
+        w.opt(e.run);
+        w.record(e.record);
+        w.data(&e.data);
+        w.out.extend_from_slice(&e.hash);
+    }
+}
+
 /// A cursor over a record's body; every read checks the length.
-pub(super) struct Reader<'a>(pub &'a [u8]);
+pub(super) struct Reader<'a> {
+    pub rest: &'a [u8],
+    ints: Ints,
+}
 
 fn short() -> Error {
     Error::corrupt(None, "unexpected end of the record")
 }
 
 impl<'a> Reader<'a> {
+    pub fn new(rest: &'a [u8], ints: Ints) -> Reader<'a> {
+        Reader { rest, ints }
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.0.len() < n {
+        if self.rest.len() < n {
             return Err(short());
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
         Ok(head)
     }
 
@@ -212,16 +292,35 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().map_err(|_| short())
     }
 
+    fn var(&mut self) -> Result<u64> {
+        varint::take(&mut self.rest).map_err(|e| match e {
+            varint::Bad::Short => short(),
+            varint::Bad::Malformed => Error::corrupt(None, "malformed varint"),
+        })
+    }
+
     fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.arr()?))
+        match self.ints {
+            Ints::Fixed => Ok(u64::from_le_bytes(self.arr()?)),
+            Ints::Var => self.var(),
+        }
     }
 
     fn i64(&mut self) -> Result<i64> {
-        Ok(i64::from_le_bytes(self.arr()?))
+        match self.ints {
+            Ints::Fixed => Ok(i64::from_le_bytes(self.arr()?)),
+            Ints::Var => Ok(varint::unzigzag(self.var()?)),
+        }
     }
 
     fn tag(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.arr()?))
+        match self.ints {
+            Ints::Fixed => Ok(u32::from_le_bytes(self.arr()?)),
+            Ints::Var => {
+                let t = self.var()?;
+                u32::try_from(t).map_err(|_| Error::corrupt(None, format!("tag {t} out of range")))
+            }
+        }
     }
 
     fn flag(&mut self) -> Result<bool> {
@@ -236,17 +335,19 @@ impl<'a> Reader<'a> {
         Ok(if self.flag()? { Some(self.u64()?) } else { None })
     }
 
-    /// A length that the remaining bytes can hold at `min` bytes per item.
-    fn len(&mut self, min: usize) -> Result<usize> {
+    /// A length that the remaining bytes can hold at `fixed` bytes per item in format 1,
+    /// `var` in format 2.
+    fn len(&mut self, fixed: usize, var: usize) -> Result<usize> {
+        let min = if self.ints == Ints::Fixed { fixed } else { var };
         let n = self.u64()?;
         usize::try_from(n)
             .ok()
-            .filter(|n| n.saturating_mul(min) <= self.0.len())
+            .filter(|n| n.saturating_mul(min) <= self.rest.len())
             .ok_or_else(|| Error::corrupt(None, format!("length {n} exceeds the record")))
     }
 
     fn bytes(&mut self) -> Result<&'a [u8]> {
-        let n = self.len(1)?;
+        let n = self.len(1, 1)?;
         self.take(n)
     }
 
@@ -304,8 +405,9 @@ impl<'a> Reader<'a> {
             10 => EventData::Unlink { host: self.host()? },
             11 => EventData::Delete,
             12 => {
-                // A record ref takes 12 bytes: the count cannot promise more than the record holds.
-                let n = self.len(12)?;
+                // A record ref takes 12 bytes (2 in format 2): the count cannot promise more than the
+                // record holds.
+                let n = self.len(12, 2)?;
                 let moved = (0..n).map(|_| self.record()).collect::<Result<Vec<_>>>()?;
                 EventData::Merge { moved }
             }
@@ -332,18 +434,49 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A format 1 batch.
     pub fn batch(&mut self) -> Result<Batch> {
         // The smallest event (a `Delete`) takes 8+8+8+1+12+4+64 bytes.
-        let n = self.len(105)?;
+        let n = self.len(105, 105)?;
         let events = (0..n).map(|_| self.event()).collect::<Result<Vec<_>>>()?;
         Ok(Batch { events })
     }
 
+    /// A format 2 batch: sequence numbers and `prev` hashes filled in from the chain.
+    pub fn batch2(&mut self) -> Result<Batch> {
+        // The smallest event takes 1+1+1+2+1+32 bytes.
+        let n = self.len(38, 38)?;
+        if n == 0 {
+            return Err(Error::corrupt(None, "a format 2 batch of no events"));
+        }
+        let first = self.u64()?;
+        let mut prev: [u8; 32] = self.arr()?;
+        let mut at = 0i64;
+        let mut events = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let seq = first.checked_add(i).ok_or_else(|| Error::corrupt(None, "sequence numbers overflow"))?;
+            at = at.wrapping_add(self.i64()?);
+            let e = Event {
+                seq,
+                at,
+                actor: self.u64()?,
+                run: self.opt()?,
+                record: self.record()?,
+                data: self.data()?,
+                prev,
+                hash: self.arr()?,
+            };
+            prev = e.hash;
+            events.push(e);
+        }
+        Ok(Batch { events })
+    }
+
     pub fn finish(&self, what: &str) -> Result<()> {
-        if self.0.is_empty() {
+        if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", self.0.len())))
+            Err(Error::corrupt(None, format!("{} trailing bytes after a {what}", self.rest.len())))
         }
     }
 }
@@ -414,11 +547,11 @@ mod tests {
             let mut got = Vec::new();
             put_event(&e, false, &mut got);
             assert_eq!(got, want, "{e:?}");
-            let mut r = Reader(&got);
+            let mut r = Reader::new(&got, Ints::Fixed);
             assert_eq!(r.event().ok().as_ref(), Some(&e));
             assert!(r.finish("event").is_ok());
             for cut in 0..got.len() {
-                assert!(Reader(&got[..cut]).event().is_err(), "{e:?} cut at {cut}");
+                assert!(Reader::new(&got[..cut], Ints::Fixed).event().is_err(), "{e:?} cut at {cut}");
             }
         }
         let b = Batch { events: events() };
@@ -426,7 +559,7 @@ mod tests {
         let mut got = Vec::new();
         put_batch(&b, &mut got);
         assert_eq!(got, want);
-        assert_eq!(Reader(&got).batch().ok(), Some(b));
+        assert_eq!(Reader::new(&got, Ints::Fixed).batch().ok(), Some(b));
     }
 
     #[test]
@@ -444,5 +577,62 @@ mod tests {
                 Some((ROLES.iter().position(|x| *x == r).unwrap_or(99) as u32).to_le_bytes().to_vec())
             );
         }
+    }
+
+    /// The test events made into a chain, as the log writes them.
+    fn chain() -> Batch {
+        let mut events = events();
+        let mut prev = [9; 32];
+        for (i, e) in events.iter_mut().enumerate() {
+            e.seq = 1_000_000 + i as u64;
+            e.prev = prev;
+            prev = e.hash;
+        }
+        Batch { events }
+    }
+
+    #[test]
+    fn format_2_round_trips_and_is_about_half_the_size() {
+        let b = chain();
+        assert!(chained(&b));
+        let mut v2 = Vec::new();
+        put_batch2(&b, &mut v2);
+        let mut r = Reader::new(&v2, Ints::Var);
+        assert_eq!(r.batch2().ok().as_ref(), Some(&b));
+        assert!(r.finish("batch").is_ok());
+        for cut in 0..v2.len() {
+            assert!(Reader::new(&v2[..cut], Ints::Var).batch2().is_err(), "cut at {cut}");
+        }
+        let mut v1 = Vec::new();
+        put_batch(&b, &mut v1);
+        assert!(v2.len() * 2 < v1.len() + 64 * b.events.len(), "format 2 {} bytes, format 1 {}", v2.len(), v1.len());
+        // Extreme integers survive the varints.
+        let mut big = chain();
+        big.events.truncate(3);
+        for (i, e) in big.events.iter_mut().enumerate() {
+            e.seq = u64::MAX - 2 + i as u64;
+        }
+        if let Some(e) = big.events.first_mut() {
+            (e.at, e.actor, e.run) = (i64::MIN, u64::MAX, Some(u64::MAX));
+        }
+        assert!(chained(&big));
+        let mut v = Vec::new();
+        put_batch2(&big, &mut v);
+        assert_eq!(Reader::new(&v, Ints::Var).batch2().ok(), Some(big));
+    }
+
+    #[test]
+    fn batches_format_2_cannot_hold_are_recognised() {
+        let mut b = chain();
+        assert!(!chained(&Batch { events: vec![] }));
+        if let Some(e) = b.events.get_mut(3) {
+            e.prev = [0; 32];
+        }
+        assert!(!chained(&b), "a broken prev");
+        let mut b = chain();
+        if let Some(e) = b.events.get_mut(3) {
+            e.seq += 1;
+        }
+        assert!(!chained(&b), "a gap in the sequence numbers");
     }
 }

@@ -12,6 +12,7 @@ mod canon;
 mod event_bytes;
 mod snapshot;
 mod snapshot_values;
+mod varint;
 
 pub use canon::{canonical, canonical_len, decode_value, value_hash};
 pub(crate) use snapshot::{decode_snapshot, encode_snapshot, state_hash, SnapshotFile};
@@ -30,8 +31,14 @@ pub fn reencode_snapshot(bytes: &[u8]) -> Result<Vec<u8>> {
 /// Deepest nesting the decoder follows; `Limits::max_depth` may not exceed it.
 pub const MAX_NESTING: usize = 1024;
 
-/// Version byte of every stored record of this format (log records, the meta tree).
-pub const FORMAT_VERSION: u8 = 1;
+/// Version of the log this build writes: the meta tree's format byte, and the version byte of
+/// the log records it writes. 2: varints, and batches leave out what the chain implies
+/// (`event_bytes`). Records of version 1 are still read, so a store of either opens.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// Version byte of a single encoded event, and of the bytes every event hash is computed over:
+/// format 1 (bincode's fixed-width layout), whatever format stores the event.
+pub const EVENT_FORMAT: u8 = 1;
 
 /// Version byte of snapshot files. 2: the values section with varints (`snapshot_values`).
 /// Snapshots are caches: a file of another version is skipped and the log replayed.
@@ -44,24 +51,33 @@ pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
 }
 
-/// Encodes a commit batch for the log tree.
+/// Encodes a commit batch for the log tree: format 2 when the batch is a chain (every batch
+/// the log writes), else format 1, which holds any batch (tests write tampered ones).
 pub fn encode_batch(b: &Batch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + 8 + b.events.len() * 192);
-    out.push(FORMAT_VERSION);
-    event_bytes::put_batch(b, &mut out);
-    out
+    encode_batch_as(b, FORMAT_VERSION).or_else(|| encode_batch_as(b, 1)).unwrap_or_default()
 }
 
-/// Checks the version byte and returns the body.
-fn body<'a>(bytes: &'a [u8], what: &str) -> Result<&'a [u8]> {
-    let (version, body) = bytes.split_first().ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
-    if *version != FORMAT_VERSION {
-        return Err(Error::corrupt(
-            None,
-            format!("{what} has format version {version}; this build reads version {FORMAT_VERSION}"),
-        ));
+/// Encodes a commit batch in format `version` (1 or 2); `None` for another version, or for
+/// version 2 and a batch that is not a chain.
+pub fn encode_batch_as(b: &Batch, version: u8) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(1 + 8 + b.events.len() * 192);
+    out.push(version);
+    match version {
+        1 => event_bytes::put_batch(b, &mut out),
+        2 if event_bytes::chained(b) => event_bytes::put_batch2(b, &mut out),
+        _ => return None,
     }
-    Ok(body)
+    Some(out)
+}
+
+/// Splits off the version byte.
+fn version<'a>(bytes: &'a [u8], what: &str) -> Result<(u8, &'a [u8])> {
+    let (version, body) = bytes.split_first().ok_or_else(|| Error::corrupt(None, format!("empty {what} record")))?;
+    Ok((*version, body))
+}
+
+fn unknown_version(what: &str, version: u8, reads: &str) -> Error {
+    Error::corrupt(None, format!("{what} has format version {version}; this build reads {reads}"))
 }
 
 fn undecodable(what: &str) -> impl Fn(Error) -> Error + '_ {
@@ -76,22 +92,37 @@ fn undecodable(what: &str) -> impl Fn(Error) -> Error + '_ {
 
 /// Decodes a commit batch from the log tree.
 pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
-    let mut r = event_bytes::Reader(body(bytes, "commit batch")?);
-    let b = r.batch().map_err(undecodable("commit batch"))?;
-    r.finish("commit batch")?;
+    let what = "commit batch";
+    let (b, r) = match version(bytes, what)? {
+        (1, body) => {
+            let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Fixed);
+            (r.batch(), r)
+        }
+        (2, body) => {
+            let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Var);
+            (r.batch2(), r)
+        }
+        (v, _) => return Err(unknown_version(what, v, "versions 1 and 2")),
+    };
+    let b = b.map_err(undecodable(what))?;
+    r.finish(what)?;
     Ok(b)
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
 pub fn encode_event(e: &Event) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = vec![EVENT_FORMAT];
     event_bytes::put_event(e, false, &mut out);
     out
 }
 
 /// Decodes a single event.
 pub fn decode_event(bytes: &[u8]) -> Result<Event> {
-    let mut r = event_bytes::Reader(body(bytes, "event")?);
+    let body = match version(bytes, "event")? {
+        (EVENT_FORMAT, body) => body,
+        (v, _) => return Err(unknown_version("event", v, "version 1")),
+    };
+    let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Fixed);
     let e = r.event().map_err(undecodable("event"))?;
     r.finish("event")?;
     Ok(e)
@@ -107,7 +138,7 @@ pub fn event_hash(e: &Event) -> [u8; 32] {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         buf.clear();
-        buf.push(FORMAT_VERSION);
+        buf.push(EVENT_FORMAT);
         event_bytes::put_event(e, true, &mut buf);
         *blake3::hash(&buf).as_bytes()
     })

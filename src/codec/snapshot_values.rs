@@ -22,21 +22,7 @@ use crate::state::{NewValue, ValueRec};
 /// count before anything is allocated.
 const MIN_VALUE: usize = 1 + 1 + 1 + 32 + 1 + 1 + 1 + 1 + 1 + 1;
 
-fn put_var(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
+use super::varint::{put as put_var, unzigzag, zigzag};
 
 /// Appends the section: the count, then each live value in id order.
 pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usize, out: &mut Vec<u8>) {
@@ -76,16 +62,10 @@ impl<'a> Reader<'a> {
     }
 
     fn var(&mut self) -> Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (b, rest) = self.0.split_first().ok_or_else(|| bad("truncated value image"))?;
-            self.0 = rest;
-            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(bad("varint longer than 64 bits"))
+        super::varint::take(&mut self.0).map_err(|e| match e {
+            super::varint::Bad::Short => bad("truncated value image"),
+            super::varint::Bad::Malformed => bad("malformed varint"),
+        })
     }
 
     fn opt(&mut self) -> Result<Option<u64>> {
