@@ -31,7 +31,7 @@ impl Session {
             crate::command::check_context(s, &self.ctx)?;
             Ok(match r.kind {
                 RecordType::Value => match s.value(r.id) {
-                    Some(v) if s.can_read(user, v.space) => true,
+                    Some(v) if s.can_read(user, v.space()) => true,
                     Some(_) => return Err(err!(DoesNotExist, "no value {}", r.id)),
                     None => false,
                 },
@@ -58,7 +58,7 @@ impl Session {
             user != 1
                 && e.record != r
                 && matches!(e.data, EventData::Link { .. } | EventData::Unlink { .. })
-                && !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space)))
+                && !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space())))
         };
         let out: Vec<Event> =
             self.store.events(1, u64::MAX)?.into_iter().filter(|e| touches(e, r) && !hidden(e)).collect();

@@ -29,18 +29,18 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
     put_var(count as u64, out);
     let (mut prev_id, mut prev_at) = (0u64, 0i64);
     for v in values {
-        put_var(v.id - prev_id, out);
+        put_var(v.id() - prev_id, out);
         put_var(v.feature().unwrap_or(0), out);
         put_var(canonical_len(&v.value) as u64, out);
         encode_value(&v.value, out);
         out.extend_from_slice(&v.hash);
-        put_var(zigzag(v.branch), out);
-        put_var(zigzag(v.created_on), out);
-        put_var(v.space, out);
-        put_var(v.created_by, out);
+        put_var(zigzag(v.branch()), out);
+        put_var(zigzag(v.created_on()), out);
+        put_var(v.space(), out);
+        put_var(v.created_by(), out);
         put_var(v.run().unwrap_or(0), out);
         put_var(zigzag(v.created_at.wrapping_sub(prev_at)), out);
-        (prev_id, prev_at) = (v.id, v.created_at);
+        (prev_id, prev_at) = (v.id(), v.created_at);
     }
 }
 
@@ -105,7 +105,7 @@ pub(super) fn decode<'a>(
             .filter(|i| *i < slots)
             .ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
         let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
-        let rec = ValueRec::new(rec).ok_or_else(|| bad(format!("value {id} names feature or run 0")))?;
+        let rec = ValueRec::new(rec).map_err(bad)?;
         // Ids ascend, so the ids skipped since the last one are deleted values.
         values.resize_with(idx, || None);
         values.push(Some(rec));
@@ -123,7 +123,7 @@ mod tests {
     fn round_trip_and_truncation() {
         let recs: Vec<ValueRec> = [1u64, 2, 5, 300, 301]
             .into_iter()
-            .filter_map(|i| {
+            .map(|i| {
                 ValueRec::new(NewValue {
                     id: i,
                     feature: (i % 2 == 0).then_some(i * 1000),
@@ -132,10 +132,11 @@ mod tests {
                     branch: i as i64 - 4,
                     created_on: -1,
                     space: i,
-                    created_by: u64::MAX,
+                    created_by: u64::from(u32::MAX),
                     run: (i % 3 == 0).then_some(99),
                     created_at: if i == 2 { i64::MIN } else { i64::MAX - i as i64 },
                 })
+                .unwrap_or_else(|e| panic!("{e}"))
             })
             .collect();
         let mut got = Vec::new();

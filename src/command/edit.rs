@@ -46,7 +46,7 @@ fn place(s: &State, user: u64, r: RecordRef) -> Result<Place> {
     match r.kind {
         RecordType::Value => {
             let v = resolve::value(s, user, r.id)?;
-            Ok(Place { branch: v.branch, space: v.space, label: format!("value {}", r.id) })
+            Ok(Place { branch: v.branch(), space: v.space(), label: format!("value {}", r.id) })
         }
         RecordType::Feature => {
             let f = resolve::feature(s, user, &Ref::from(r.id))?;
@@ -128,7 +128,7 @@ impl Session {
         }
         for id in &sorted {
             let v = s.value(*id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
-            check_edit(s, self.ctx.user, &format!("value {id} of {label}"), v.branch, v.space, Edit::Purge)?;
+            check_edit(s, self.ctx.user, &format!("value {id} of {label}"), v.branch(), v.space(), Edit::Purge)?;
         }
         for id in sorted {
             d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);

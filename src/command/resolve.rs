@@ -99,7 +99,7 @@ pub(crate) fn artifact(s: &State, user: u64, id: u64) -> Result<&Artifact> {
 
 /// A value the actor may read.
 pub(crate) fn value(s: &State, user: u64, id: u64) -> Result<&ValueRec> {
-    s.value(id).filter(|v| s.can_read(user, v.space)).ok_or_else(|| err!(DoesNotExist, "no value {id}"))
+    s.value(id).filter(|v| s.can_read(user, v.space())).ok_or_else(|| err!(DoesNotExist, "no value {id}"))
 }
 
 /// A host the actor may see.
@@ -114,7 +114,7 @@ pub(crate) fn host(s: &State, user: u64, h: Host) -> Result<()> {
 pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
     let mut artifact_ids = Vec::new();
     let mut run_ids = Vec::new();
-    for h in s.hosts_of(v.id) {
+    for h in s.hosts_of(v.id()) {
         match h {
             Host::Artifact(a) if s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)) => {
                 artifact_ids.push(a)
@@ -124,14 +124,14 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
         }
     }
     ValueRecord {
-        id: v.id,
+        id: v.id(),
         feature_id: v.feature(),
         value: v.value.clone(),
         hash: ValueHash(v.hash),
-        branch_id: v.branch,
-        created_on_id: v.created_on,
-        space_id: v.space,
-        created_by_id: v.created_by,
+        branch_id: v.branch(),
+        created_on_id: v.created_on(),
+        space_id: v.space(),
+        created_by_id: v.created_by(),
         run_id: v.run(),
         created_at: v.created_at,
         artifact_ids,

@@ -105,7 +105,7 @@ impl Session {
             |s, d| {
                 resolve::context(s, &self.ctx, true)?;
                 let v = resolve::value(s, self.ctx.user, value)?;
-                let (vb, vf) = (v.branch, v.feature());
+                let (vb, vf) = (v.branch(), v.feature());
                 resolve::host(s, self.ctx.user, host)?;
                 self.check_host(s, host, Edit::Link)?;
                 if s.links.contains(value, host) {
@@ -233,7 +233,7 @@ impl Session {
                         let linked: Vec<u64> = s
                             .values_of(host)
                             .filter(|id| {
-                                s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space))
+                                s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space()))
                             })
                             .filter(|id| Some(*id) != target)
                             .collect();
@@ -260,20 +260,29 @@ impl Session {
     fn value_for_link(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {
         match s.find_value(p.feature, &p.hash) {
             Some(v) => {
-                if !s.can_read(self.ctx.user, v.space) {
+                if !s.can_read(self.ctx.user, v.space()) {
                     return Err(hidden_hit());
                 }
                 if let Some(fid) = v.feature() {
                     usable_feature(s, fid, "link values of")?;
                 }
-                match v.branch {
-                    ARCHIVE => Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id)),
-                    TRASH => {
-                        check_edit(s, self.ctx.user, &format!("value {}", v.id), v.branch, v.space, Edit::Restore)?;
-                        d.push(vref(v.id), EventData::BranchChange { from: TRASH, to: MAIN });
-                        Ok(v.id)
+                match v.branch() {
+                    ARCHIVE => {
+                        Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id()))
                     }
-                    _ => Ok(v.id),
+                    TRASH => {
+                        check_edit(
+                            s,
+                            self.ctx.user,
+                            &format!("value {}", v.id()),
+                            v.branch(),
+                            v.space(),
+                            Edit::Restore,
+                        )?;
+                        d.push(vref(v.id()), EventData::BranchChange { from: TRASH, to: MAIN });
+                        Ok(v.id())
+                    }
+                    _ => Ok(v.id()),
                 }
             }
             None => self.create_value(s, d, p),
@@ -293,7 +302,7 @@ impl Session {
                 let user = self.ctx.user;
                 let ids: Vec<u64> = s
                     .values_of(host)
-                    .filter(|id| s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space)))
+                    .filter(|id| s.value(*id).is_some_and(|v| v.feature() == Some(f.id) && s.can_read(user, v.space())))
                     .collect();
                 for id in &ids {
                     d.push(vref(*id), EventData::Unlink { host });
@@ -313,7 +322,7 @@ impl Session {
             let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for id in s.values_of(host) {
                 let Some(v) = s.value(id) else { continue };
-                if !s.can_read(self.ctx.user, v.space) {
+                if !s.can_read(self.ctx.user, v.space()) {
                     continue;
                 }
                 let name = match v.feature() {
@@ -363,7 +372,7 @@ fn prepare(
 /// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
 fn hit(s: &State, user: u64, p: &Prepared) -> Result<Option<ValueRecord>> {
     match s.find_value(p.feature, &p.hash) {
-        Some(v) if s.can_read(user, v.space) => Ok(Some(resolve::view(s, user, v))),
+        Some(v) if s.can_read(user, v.space()) => Ok(Some(resolve::view(s, user, v))),
         Some(_) => Err(hidden_hit()),
         None => {
             debug_assert!(p.value != Value::Null);

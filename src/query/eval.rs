@@ -192,16 +192,16 @@ fn intersect(prev: Option<Vec<u64>>, next: Vec<u64>) -> Vec<u64> {
 impl Plan {
     /// Every condition, on one value.
     pub fn accepts(&self, s: &State, v: &ValueRec) -> bool {
-        s.can_read(self.user, v.space)
-            && self.branches.contains(v.branch)
-            && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id))
+        s.can_read(self.user, v.space())
+            && self.branches.contains(v.branch())
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id()))
             && self.hashes.as_ref().is_none_or(|hs| hs.contains(&v.hash))
             && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature()))
-            && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space))
-            && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by))
+            && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space()))
+            && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by()))
             && self.run.is_none_or(|r| r == v.run())
-            && self.artifacts.iter().all(|a| s.links.contains(v.id, Host::Artifact(*a)))
-            && self.linked_runs.iter().all(|r| s.links.contains(v.id, Host::Run(*r)))
+            && self.artifacts.iter().all(|a| s.links.contains(v.id(), Host::Artifact(*a)))
+            && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
             && self.tests.iter().all(|t| t.matches(&v.value))
@@ -217,7 +217,10 @@ impl Plan {
                 Some(fs) => fs.clone(),
                 None => std::iter::once(None).chain(s.features.keys().map(|f| Some(*f))).collect(),
             };
-            return hs.iter().flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id))).collect();
+            return hs
+                .iter()
+                .flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id())))
+                .collect();
         }
         if let Some(fs) = &self.features {
             let mut out = Vec::new();
@@ -257,7 +260,7 @@ impl Plan {
         if let Some(sp) = &self.spaces {
             return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flat_map(IdSet::iter)).collect();
         }
-        s.all_values().map(|v| v.id).collect()
+        s.all_values().map(|v| v.id()).collect()
     }
 }
 
@@ -363,8 +366,8 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
     let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
     match q.order {
         OrderBy::Id => {}
-        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value, &b.value).then(a.id.cmp(&b.id))),
-        OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))),
+        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value, &b.value).then(a.id().cmp(&b.id()))),
+        OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id().cmp(&b.id()))),
     }
     if q.descending {
         out.reverse();

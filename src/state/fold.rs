@@ -150,8 +150,7 @@ impl State {
                     created_by: e.actor,
                     run: e.run,
                     created_at: e.at,
-                })
-                .ok_or_else(|| format!("value {id} names feature or run 0"))?;
+                })?;
                 self.index_value(&rec);
                 self.values.push(Some(rec));
                 self.value_count += 1;
@@ -161,11 +160,11 @@ impl State {
                 RecordType::Feature => self.feature_mut(id)?.space_id = *to,
                 RecordType::Artifact => self.artifact_mut(id)?.space_id = *to,
                 RecordType::Value => {
-                    let from = self.value(id).ok_or_else(|| missing("value", id))?.space;
+                    let from = self.value(id).ok_or_else(|| missing("value", id))?.space();
                     if !self.defer_indexes {
                         move_in(&mut self.by_space, from, *to, id);
                     }
-                    self.value_mut(id).ok_or_else(|| missing("value", id))?.space = *to;
+                    self.value_mut(id).ok_or_else(|| missing("value", id))?.set_space(*to)?;
                 }
                 other => return Err(format!("space change of a {}", other.as_str())),
             },
@@ -213,11 +212,11 @@ impl State {
             RecordType::Feature => self.feature_mut(id)?.branch_id = to,
             RecordType::Artifact => self.artifact_mut(id)?.branch_id = to,
             RecordType::Value => {
-                let from = self.value(id).ok_or_else(|| missing("value", id))?.branch;
+                let from = self.value(id).ok_or_else(|| missing("value", id))?.branch();
                 if !self.defer_indexes {
                     move_in(&mut self.by_branch, from, to, id);
                 }
-                self.value_mut(id).ok_or_else(|| missing("value", id))?.branch = to;
+                self.value_mut(id).ok_or_else(|| missing("value", id))?.set_branch(to)?;
             }
             other => return Err(format!("branch change of a {}", other.as_str())),
         }
@@ -225,16 +224,16 @@ impl State {
     }
 
     pub(crate) fn index_value(&mut self, v: &ValueRec) {
-        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id);
+        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id());
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature()).or_default().insert(&v.value, v.id);
-        self.by_branch.entry(v.branch).or_default().add(v.id);
-        self.by_space.entry(v.space).or_default().add(v.id);
-        self.by_creator.entry(v.created_by).or_default().add(v.id);
+        self.by_feature.entry(v.feature()).or_default().insert(&v.value, v.id());
+        self.by_branch.entry(v.branch()).or_default().add(v.id());
+        self.by_space.entry(v.space()).or_default().add(v.id());
+        self.by_creator.entry(v.created_by()).or_default().add(v.id());
         if let Some(run) = v.run() {
-            self.by_run.entry(run).or_default().add(v.id);
+            self.by_run.entry(run).or_default().add(v.id());
         }
     }
 
@@ -252,9 +251,9 @@ impl State {
                 if self.defer_indexes {
                     return Ok(());
                 }
-                remove_from(&mut self.by_branch, v.branch, id);
-                remove_from(&mut self.by_space, v.space, id);
-                remove_from(&mut self.by_creator, v.created_by, id);
+                remove_from(&mut self.by_branch, v.branch(), id);
+                remove_from(&mut self.by_space, v.space(), id);
+                remove_from(&mut self.by_creator, v.created_by(), id);
                 if let Some(run) = v.run() {
                     remove_from(&mut self.by_run, run, id);
                 }

@@ -42,7 +42,7 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
     let mut rest: Groups<Option<u64>, OrdEntry> = Groups::default();
     let mut unordered: Groups<Option<u64>, u64> = Groups::default();
     for v in values.iter().flatten() {
-        match ValueIndex::entry(&v.value, v.id) {
+        match ValueIndex::entry(&v.value, v.id()) {
             Entry::Num(key) => nums.push(v.feature(), key),
             Entry::Ordered(entry) => rest.push(v.feature(), entry),
             Entry::Unordered(id) => unordered.push(v.feature(), id),
@@ -70,13 +70,13 @@ fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
         (Groups::default(), Groups::default(), Groups::default(), Groups::default());
     for v in values.iter().flatten() {
         if let Some(keys) = keys.as_mut() {
-            keys.push((dedup_key(v.feature(), &v.hash), v.id));
+            keys.push((dedup_key(v.feature(), &v.hash), v.id()));
         }
-        by_branch.push(v.branch, v.id);
-        by_space.push(v.space, v.id);
-        by_creator.push(v.created_by, v.id);
+        by_branch.push(v.branch(), v.id());
+        by_space.push(v.space(), v.id());
+        by_creator.push(v.created_by(), v.id());
         if let Some(r) = v.run() {
-            by_run.push(r, v.id);
+            by_run.push(r, v.id());
         }
     }
     let dedup = keys.map(|keys| {

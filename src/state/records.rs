@@ -86,27 +86,26 @@ pub struct Artifact {
 
 /// A feature value as the state keeps it (links live in the link index).
 ///
-/// Laid out in two cache lines, a million of them in one `Vec`: the first holds what a
-/// dedup hit confirms and checks (id, feature, hash, space, branch), so a hit costs one miss
-/// into the records and the second line comes with it; the rest of the view is in the second.
-/// The optional feature and run are stored as 0 for none (both count from 1), which saves the
-/// 16 bytes that kept the record at 144 bytes over three lines.
+/// 104 bytes, a million of them in one `Vec` (it was 128: ids narrowed and no alignment to
+/// two cache lines). What a dedup hit confirms (hash, then feature, space and branch) sits at
+/// both ends, the value in between. Ids are kept in 32 bits (`new` and the setters refuse
+/// larger ones: four billion records of one kind do not fit in memory anyway), branches in
+/// 32 signed bits; the optional feature and run as 0 for none (both count from 1).
 #[derive(Debug, Clone, PartialEq)]
-#[repr(C, align(64))]
 pub(crate) struct ValueRec {
-    pub id: u64,
-    feature: u64,
     pub hash: [u8; 32],
-    pub space: u64,
-    pub branch: i64,
     pub value: Value,
-    pub created_on: i64,
-    pub created_by: u64,
-    run: u64,
     pub created_at: i64,
+    id: u32,
+    feature: u32,
+    space: u32,
+    branch: i32,
+    created_on: i32,
+    created_by: u32,
+    run: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 128);
+const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 104);
 
 /// Everything a value record is made from.
 pub(crate) struct NewValue {
@@ -122,32 +121,71 @@ pub(crate) struct NewValue {
     pub created_at: i64,
 }
 
+fn narrow(what: &str, id: u64) -> Result<u32, String> {
+    u32::try_from(id).map_err(|_| format!("{what} id {id} is beyond the 2^32 this build keeps in memory"))
+}
+
+fn narrow_branch(what: &str, b: i64) -> Result<i32, String> {
+    i32::try_from(b).map_err(|_| format!("{what} {b} is beyond the 32-bit range this build keeps in memory"))
+}
+
 impl ValueRec {
-    /// The record; `None` if the feature or the run is 0, which no id is (a damaged input).
-    pub fn new(v: NewValue) -> Option<ValueRec> {
+    /// The record; an error for a feature or run of 0, which no id is, or an id too large to
+    /// keep (both only in a damaged or forged log).
+    pub fn new(v: NewValue) -> Result<ValueRec, String> {
         if v.feature == Some(0) || v.run == Some(0) {
-            return None;
+            return Err(format!("value {} names feature or run 0", v.id));
         }
-        Some(ValueRec {
-            id: v.id,
-            feature: v.feature.unwrap_or(0),
+        Ok(ValueRec {
             hash: v.hash,
-            space: v.space,
-            branch: v.branch,
             value: v.value,
-            created_on: v.created_on,
-            created_by: v.created_by,
-            run: v.run.unwrap_or(0),
             created_at: v.created_at,
+            id: narrow("value", v.id)?,
+            feature: narrow("feature", v.feature.unwrap_or(0))?,
+            space: narrow("space", v.space)?,
+            branch: narrow_branch("branch", v.branch)?,
+            created_on: narrow_branch("branch", v.created_on)?,
+            created_by: narrow("user", v.created_by)?,
+            run: narrow("run", v.run.unwrap_or(0))?,
         })
     }
 
+    pub fn id(&self) -> u64 {
+        u64::from(self.id)
+    }
+
     pub fn feature(&self) -> Option<u64> {
-        (self.feature != 0).then_some(self.feature)
+        (self.feature != 0).then_some(u64::from(self.feature))
+    }
+
+    pub fn space(&self) -> u64 {
+        u64::from(self.space)
+    }
+
+    pub fn branch(&self) -> i64 {
+        i64::from(self.branch)
+    }
+
+    pub fn created_on(&self) -> i64 {
+        i64::from(self.created_on)
+    }
+
+    pub fn created_by(&self) -> u64 {
+        u64::from(self.created_by)
     }
 
     pub fn run(&self) -> Option<u64> {
-        (self.run != 0).then_some(self.run)
+        (self.run != 0).then_some(u64::from(self.run))
+    }
+
+    pub fn set_branch(&mut self, b: i64) -> Result<(), String> {
+        self.branch = narrow_branch("branch", b)?;
+        Ok(())
+    }
+
+    pub fn set_space(&mut self, space: u64) -> Result<(), String> {
+        self.space = narrow("space", space)?;
+        Ok(())
     }
 }
 
@@ -176,4 +214,48 @@ pub struct Grant {
     pub space_id: u64,
     pub user_id: u64,
     pub role: Option<Role>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_value(id: u64) -> NewValue {
+        NewValue {
+            id,
+            feature: Some(2),
+            value: Value::Int(1),
+            hash: [0; 32],
+            branch: -1,
+            created_on: 4,
+            space: 3,
+            created_by: 5,
+            run: None,
+            created_at: 7,
+        }
+    }
+
+    #[test]
+    fn narrowed_fields_read_back_and_refuse_what_does_not_fit() {
+        let top = u64::from(u32::MAX);
+        let v = ValueRec::new(NewValue { run: Some(top), ..new_value(top) }).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((v.id(), v.feature(), v.space(), v.branch(), v.created_on()), (top, Some(2), 3, -1, 4));
+        assert_eq!((v.created_by(), v.run(), v.created_at), (5, Some(top), 7));
+        let refused = [
+            NewValue { space: top + 1, ..new_value(1) },
+            NewValue { feature: Some(top + 1), ..new_value(1) },
+            NewValue { branch: i64::from(i32::MIN) - 1, ..new_value(1) },
+            NewValue { created_by: u64::MAX, ..new_value(1) },
+            NewValue { run: Some(0), ..new_value(1) },
+            new_value(top + 1),
+        ];
+        for bad in refused {
+            assert!(ValueRec::new(bad).is_err());
+        }
+        let mut v = ValueRec::new(new_value(1)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(v.set_space(top + 1).is_err() && v.set_branch(i64::MAX).is_err());
+        assert_eq!((v.space(), v.branch()), (3, -1));
+        assert!(v.set_space(9).is_ok() && v.set_branch(2).is_ok());
+        assert_eq!((v.space(), v.branch()), (9, 2));
+    }
 }
