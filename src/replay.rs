@@ -13,7 +13,21 @@ const CHUNK: usize = 1024;
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
 /// The first problem found (in log order) is the error, as in a one-thread replay.
-pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
+pub(crate) fn replay(log: &Log, state: State, to: u64) -> Result<State> {
+    let mut state = fold_log(log, state, to, |_| Ok(()))?;
+    state.end_replay();
+    Ok(state)
+}
+
+/// `replay`, calling `after` on the state after each event (an error from it stops the
+/// replay there, in log order like any other), and leaving the value indexes unbuilt: the
+/// caller ends the replay, or only hashes the state (`verify`).
+pub(crate) fn fold_log(
+    log: &Log,
+    mut state: State,
+    to: u64,
+    mut after: impl FnMut(&State) -> Result<()>,
+) -> Result<State> {
     state.begin_replay();
     let start = (state.seq, state.head);
     std::thread::scope(|scope| {
@@ -50,11 +64,11 @@ pub(crate) fn replay(log: &Log, mut state: State, to: u64) -> Result<State> {
         for events in rx.iter() {
             for e in events? {
                 state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
+                after(&state)?;
             }
         }
         Ok::<(), Error>(())
     })?;
-    state.end_replay();
     Ok(state)
 }
 

@@ -3,7 +3,6 @@
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::replay::check_next;
 use crate::snapshot;
 use crate::state::State;
 use crate::store::Store;
@@ -46,23 +45,16 @@ impl Store {
             },
             None => None,
         };
-        let mut state = State::new();
+        let state = State::new();
         if let Some((0, hash, _)) = snap {
             check_snapshot(&state, 0, hash)?;
         }
-        for e in self.log().read_from(1) {
-            let e = e?;
-            if e.seq > live_seq {
-                break;
-            }
-            check_next(&state, &e)?;
-            state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
-            if let Some((seq, hash, _)) = snap {
-                if seq == e.seq {
-                    check_snapshot(&state, seq, hash)?;
-                }
-            }
-        }
+        // The two-thread replay (reading and checking the chain beside the fold); the snapshot
+        // is compared with the state when the fold reaches its event.
+        let state = crate::replay::fold_log(self.log(), state, live_seq, |s| match snap {
+            Some((seq, hash, _)) if seq == s.seq => check_snapshot(s, seq, hash),
+            _ => Ok(()),
+        })?;
         if state.seq != live_seq {
             return Err(Error::corrupt(
                 Some(state.seq + 1),
