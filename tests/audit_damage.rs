@@ -213,3 +213,35 @@ fn truncated_tail_verifies_with_a_snapshot_ahead_of_the_log() {
     store.session().create_artifact("after/the/cut").unwrap();
     store.verify().unwrap();
 }
+
+/// A snapshot in the middle of the log whose state is not the log's at its event (here: the
+/// snapshot file of another store at the same seq, so its checksum and format are valid):
+/// `verify` folds up to that event, compares, and names it.
+#[test]
+fn verify_names_a_snapshot_that_differs_from_the_replay_at_its_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snapshot_at = |dir: &Path, key: &str| {
+        let store = Store::open_with(dir, options(0)).unwrap();
+        for i in 0..20 {
+            store.session().create_artifact(&format!("{key}/{i}")).unwrap();
+        }
+        let seq = store.snapshot().unwrap();
+        (store, seq)
+    };
+    let (store, seq) = snapshot_at(&tmp.path().join("a"), "a");
+    let (other, other_seq) = snapshot_at(&tmp.path().join("b"), "b");
+    assert_eq!(seq, other_seq);
+    for i in 0..5 {
+        store.session().create_artifact(&format!("later/{i}")).unwrap();
+    }
+    let v = store.verify().unwrap();
+    assert_eq!(v.events, seq + 5);
+    let name = format!("snap-{seq:020}.bin");
+    std::fs::copy(
+        tmp.path().join("b").join("snapshots").join(&name),
+        tmp.path().join("a").join("snapshots").join(&name),
+    )
+    .unwrap();
+    drop(other);
+    assert_eq!(corruption_at(store.verify()), Some(seq));
+}
