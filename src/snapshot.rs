@@ -52,7 +52,12 @@ pub(crate) fn encode(s: &State) -> Vec<u8> {
 /// Writes an encoded snapshot durably, then prunes old ones.
 pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
     let dir = dir_of(store);
-    fs::create_dir_all(&dir)?;
+    // The snapshots directory only, never the store's own: a store whose directory was removed
+    // while it was open must not have it re-created by its closing snapshot.
+    match fs::create_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+        _ => {}
+    }
     // A unique temporary name: a periodic and an explicit snapshot of the same seq may be
     // written at the same moment.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

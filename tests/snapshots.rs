@@ -425,3 +425,15 @@ fn snapshot_open_behaves_like_a_full_replay() {
     assert!(a.contains("ProtectedError"), "the run with records is protected:\n{a}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_store_whose_directory_was_removed_does_not_recreate_it_on_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    store.session().create_artifact("a").unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The closing snapshot has nowhere to go; closing must neither panic nor resurrect the dir.
+    drop(store);
+    assert!(!dir.exists(), "the closing snapshot re-created {}", dir.display());
+}
