@@ -224,7 +224,7 @@ impl State {
     }
 
     pub(crate) fn index_value(&mut self, v: &ValueRec) {
-        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id());
+        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id32());
         if self.defer_indexes {
             return;
         }
@@ -243,7 +243,7 @@ impl State {
                 let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| missing("value", id))?;
                 let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
-                self.dedup.remove(dedup_key(v.feature(), &v.hash), id);
+                self.dedup.remove(dedup_key(v.feature(), &v.hash), v.id32());
                 let hosts: Vec<_> = self.links.hosts_of(id).collect();
                 for h in hosts {
                     self.links.remove(id, h);

@@ -162,7 +162,7 @@ impl State {
     pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
         self.dedup
             .candidates(dedup_key(feature, hash))
-            .filter_map(|id| self.value(id))
+            .filter_map(|id| self.value(u64::from(id)))
             .find(|v| v.feature() == feature && &v.hash == hash)
     }
 

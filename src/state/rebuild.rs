@@ -70,7 +70,7 @@ fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
         (Groups::default(), Groups::default(), Groups::default(), Groups::default());
     for v in values.iter().flatten() {
         if let Some(keys) = keys.as_mut() {
-            keys.push((dedup_key(v.feature(), &v.hash), v.id()));
+            keys.push((dedup_key(v.feature(), &v.hash), v.id32()));
         }
         by_branch.push(v.branch(), v.id());
         by_space.push(v.space(), v.id());

@@ -154,6 +154,11 @@ impl ValueRec {
         u64::from(self.id)
     }
 
+    /// The id as kept: the dedup table's slots hold 32 bits.
+    pub fn id32(&self) -> u32 {
+        self.id
+    }
+
     pub fn feature(&self) -> Option<u64> {
         (self.feature != 0).then_some(u64::from(self.feature))
     }
