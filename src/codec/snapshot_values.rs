@@ -31,8 +31,9 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
     for v in values {
         put_var(v.id() - prev_id, out);
         put_var(v.feature().unwrap_or(0), out);
-        put_var(canonical_len(&v.value) as u64, out);
-        encode_value(&v.value, out);
+        let value = v.value();
+        put_var(canonical_len(&value) as u64, out);
+        encode_value(&value, out);
         out.extend_from_slice(&v.hash);
         put_var(zigzag(v.branch()), out);
         put_var(zigzag(v.created_on()), out);

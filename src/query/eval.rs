@@ -204,7 +204,7 @@ impl Plan {
             && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
-            && self.tests.iter().all(|t| t.matches(&v.value))
+            && self.tests.iter().all(|t| t.matches(&v.value()))
     }
 
     /// Candidate ids from the narrowest index; a superset of the answer.
@@ -366,7 +366,7 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
     let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
     match q.order {
         OrderBy::Id => {}
-        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value, &b.value).then(a.id().cmp(&b.id()))),
+        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value(), &b.value()).then(a.id().cmp(&b.id()))),
         OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id().cmp(&b.id()))),
     }
     if q.descending {

@@ -228,7 +228,7 @@ impl State {
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature()).or_default().insert(&v.value, v.id());
+        self.by_feature.entry(v.feature()).or_default().insert(&v.value(), v.id());
         self.by_branch.entry(v.branch()).or_default().add(v.id());
         self.by_space.entry(v.space()).or_default().add(v.id());
         self.by_creator.entry(v.created_by()).or_default().add(v.id());
@@ -259,7 +259,7 @@ impl State {
                 }
                 let feature = v.feature();
                 if let Some(set) = self.by_feature.get_mut(&feature) {
-                    set.remove(&v.value, id);
+                    set.remove(&v.value(), id);
                 }
             }
             RecordType::Feature => {

@@ -3,6 +3,7 @@
 
 use crate::event::Role;
 use crate::value::{Dtype, Value, ValueHash};
+use std::borrow::Cow;
 
 /// A user. Handles are unique ignoring case.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,17 +85,67 @@ pub struct Artifact {
     pub created_at: i64,
 }
 
+/// A value as a record keeps it: scalars inline, strings, lists and dicts boxed. 16 bytes
+/// where a [`Value`] takes 32 (its `String` and `Vec` are three words): a million int values
+/// save 16 MB, a string value pays one more allocation.
+#[derive(Debug, Clone)]
+enum Kept {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Date(i32),
+    DateTime(i64),
+    Boxed(Box<Value>),
+}
+
+const _: () = assert!(std::mem::size_of::<Kept>() == 16);
+
+impl Kept {
+    fn new(v: Value) -> Kept {
+        match v {
+            Value::Null => Kept::Null,
+            Value::Bool(b) => Kept::Bool(b),
+            Value::Int(i) => Kept::Int(i),
+            Value::Float(f) => Kept::Float(f),
+            Value::Date(d) => Kept::Date(d),
+            Value::DateTime(t) => Kept::DateTime(t),
+            other => Kept::Boxed(Box::new(other)),
+        }
+    }
+
+    fn get(&self) -> Cow<'_, Value> {
+        Cow::Owned(match *self {
+            Kept::Null => Value::Null,
+            Kept::Bool(b) => Value::Bool(b),
+            Kept::Int(i) => Value::Int(i),
+            Kept::Float(f) => Value::Float(f),
+            Kept::Date(d) => Value::Date(d),
+            Kept::DateTime(t) => Value::DateTime(t),
+            Kept::Boxed(ref v) => return Cow::Borrowed(v),
+        })
+    }
+}
+
+impl PartialEq for Kept {
+    /// As the values compare (floats bitwise after normalisation).
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
 /// A feature value as the state keeps it (links live in the link index).
 ///
-/// 104 bytes, a million of them in one `Vec` (it was 128: ids narrowed and no alignment to
-/// two cache lines). What a dedup hit confirms (hash, then feature, space and branch) sits at
-/// both ends, the value in between. Ids are kept in 32 bits (`new` and the setters refuse
-/// larger ones: four billion records of one kind do not fit in memory anyway), branches in
-/// 32 signed bits; the optional feature and run as 0 for none (both count from 1).
+/// 88 bytes, a million of them in one `Vec` (it was 128, then 104: ids narrowed, no alignment
+/// to two cache lines, the value in its 16-byte form). What a dedup hit confirms (hash, then
+/// feature, space and branch) sits at both ends, the value in between. Ids are kept in 32 bits
+/// (`new` and the setters refuse larger ones: four billion records of one kind do not fit in
+/// memory anyway), branches in 32 signed bits; the optional feature and run as 0 for none
+/// (both count from 1).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ValueRec {
     pub hash: [u8; 32],
-    pub value: Value,
+    value: Kept,
     pub created_at: i64,
     id: u32,
     feature: u32,
@@ -105,7 +156,7 @@ pub(crate) struct ValueRec {
     run: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 104);
+const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 88);
 
 /// Everything a value record is made from.
 pub(crate) struct NewValue {
@@ -138,7 +189,7 @@ impl ValueRec {
         }
         Ok(ValueRec {
             hash: v.hash,
-            value: v.value,
+            value: Kept::new(v.value),
             created_at: v.created_at,
             id: narrow("value", v.id)?,
             feature: narrow("feature", v.feature.unwrap_or(0))?,
@@ -148,6 +199,11 @@ impl ValueRec {
             created_by: narrow("user", v.created_by)?,
             run: narrow("run", v.run.unwrap_or(0))?,
         })
+    }
+
+    /// The value: borrowed when boxed, rebuilt (no allocation) when a scalar.
+    pub fn value(&self) -> Cow<'_, Value> {
+        self.value.get()
     }
 
     pub fn id(&self) -> u64 {
