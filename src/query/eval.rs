@@ -204,7 +204,10 @@ impl Plan {
             && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
-            && self.tests.iter().all(|t| t.matches(&v.value()))
+            && (self.tests.is_empty() || {
+                let value = v.value();
+                self.tests.iter().all(|t| t.matches(&value))
+            })
     }
 
     /// Candidate ids from the narrowest index; a superset of the answer.

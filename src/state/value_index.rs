@@ -221,15 +221,22 @@ impl ValueIndex {
     }
 
     /// The ids of plain values (not null, list or dict) between two value bounds (an included
-    /// bound takes every entry equal to it, whatever its id), in the query ordering.
-    pub fn range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
+    /// bound takes every entry equal to it, whatever its id), in the query ordering. Collected
+    /// eagerly: callers collect them anyway, and a chain of lazy walks cost a call per id.
+    pub fn range(&self, start: Bound<&Value>, end: Bound<&Value>) -> std::vec::IntoIter<u64> {
+        let mut out = Vec::new();
         let rest = rest_range(&self.rest, start, end);
-        let below = rest.clone().into_iter().flatten().take_while(|e| against_nums(&e.value).is_lt());
-        let above = rest.into_iter().flatten().skip_while(|e| against_nums(&e.value).is_lt());
-        below.map(|e| e.id).chain(self.num_range(start, end)).chain(above.map(|e| e.id))
+        if let Some(below) = rest.clone() {
+            out.extend(below.take_while(|e| against_nums(&e.value).is_lt()).map(|e| e.id));
+        }
+        self.num_range(start, end, &mut out);
+        if let Some(above) = rest {
+            out.extend(above.skip_while(|e| against_nums(&e.value).is_lt()).map(|e| e.id));
+        }
+        out.into_iter()
     }
 
-    fn num_range<'a>(&'a self, start: Bound<&Value>, end: Bound<&Value>) -> impl Iterator<Item = u64> + 'a {
+    fn num_range(&self, start: Bound<&Value>, end: Bound<&Value>, out: &mut Vec<u64>) {
         let lower = match start {
             Bound::Unbounded => Some(Bound::Unbounded),
             Bound::Included(v) | Bound::Excluded(v) => match (against_nums(v), num_key(v)) {
@@ -248,27 +255,19 @@ impl ValueIndex {
                 _ => None, // the bound is below every number
             },
         };
-        let nonempty = match (lower, upper) {
-            (Some(l), Some(u)) if nonempty(&l, &u) => Some((l, u)),
-            _ => None,
-        };
-        nonempty.into_iter().flat_map(move |(l, u)| self.num_walk(l, u)).map(|k| k.2)
-    }
-
-    /// The number keys between two bounds, ints and floats merged (`l` ≤ `u` is checked).
-    fn num_walk<'a>(
-        &'a self,
-        l: Bound<(u64, u64, u64)>,
-        u: Bound<(u64, u64, u64)>,
-    ) -> impl Iterator<Item = (u64, u64, u64)> + 'a {
+        let (Some(l), Some(u)) = (lower, upper) else { return };
+        if !nonempty(&l, &u) {
+            return;
+        }
         let (il, iu) = (int_bound(l, true), int_bound(u, false));
-        let ints = nonempty(&il, &iu)
-            .then(|| self.ints.range((il, iu)))
-            .into_iter()
-            .flatten()
-            .map(|&(hi, id)| (hi, SIGN, u64::from(id)));
-        let floats = (!self.floats.is_empty()).then(|| self.floats.range((l, u))).into_iter().flatten().copied();
-        merge(ints, floats)
+        let ints = nonempty(&il, &iu).then(|| self.ints.range((il, iu))).into_iter().flatten();
+        if self.floats.is_empty() {
+            // The common case, a feature of ints: one tree, no merge.
+            out.extend(ints.map(|&(_, id)| u64::from(id)));
+            return;
+        }
+        let ints = ints.map(|&(hi, id)| (hi, SIGN, u64::from(id)));
+        out.extend(merge(ints, self.floats.range((l, u)).copied()).map(|k| k.2));
     }
 }
 
