@@ -370,15 +370,17 @@ fn main() {
     rep.extra("sqlite_build", sb.clone());
 
     // W6: open.
-    say("W6 open: fvstore from snapshot x3, full replay x1, SQLite x3 (child processes)");
+    say(
+        "W6 open: fvstore from snapshot x3 (and x1 with glibc huge pages), full replay x1, SQLite x3 (child processes)",
+    );
     let snaps: Vec<serde_json::Value> = (0..3).map(|_| child("fv-open", &fv_dir, &args)).collect();
+    let huge_open = child_env("fv-open", &fv_dir, &args, &[HUGE_PAGES]);
     let aside = root.join("snapshots-aside");
     std::fs::rename(fv_dir.join("snapshots"), &aside).expect("move snapshots aside");
     let full = child("fv-open", &fv_dir, &args);
     let _ = std::fs::remove_dir_all(fv_dir.join("snapshots"));
     std::fs::rename(&aside, fv_dir.join("snapshots")).expect("move snapshots back");
     let sqo: Vec<serde_json::Value> = (0..3).map(|_| child("sq-open", &sq_path, &args)).collect();
-    let huge_open = child_env("fv-open", &fv_dir, &args, &[HUGE_PAGES]);
     let snap_s = median(snaps.iter().map(|v| f(v, "open_s")).collect());
     let sq_open_s = median(sqo.iter().map(|v| f(v, "open_s")).collect());
     let events = f(&full, "events");
