@@ -1,6 +1,6 @@
-//! The dedup index `(feature_id, hash) → value id` in O(1). It is keyed by 64 bits mixed from
-//! the feature id and the content hash, and holds only ids: the record itself confirms a match,
-//! so a 64-bit collision costs a second probe, never a wrong answer.
+//! The dedup index `(feature_id, hash) → value id` in O(1). Its key is 64 bits mixed from the
+//! feature id and the content hash, of which it keeps 32, and it holds only ids: the record
+//! itself confirms a match, so a collision costs a second probe, never a wrong answer.
 //!
 //! It is an open-addressing table with linear probing, not a `HashMap`: a slot holds a key tag
 //! and the id side by side (8 bytes), so a lookup touches one cache line of the table before
@@ -10,7 +10,8 @@
 //! The tag is the key's low 32 bits and also gives the home slot, so the table can move
 //! entries when it grows without asking for their records. Two keys with equal tags cost one
 //! extra record comparison; value ids fit 32 bits (value records refuse larger ones). At 16
-//! bytes a slot the table was 33 bytes per value at 1M values; it is 17 now.
+//! bytes a slot the table was 33 bytes per value at 1M values; it is 17 now. (A table of more
+//! than 2³² slots, for over three billion values, would use only its first 2³² as homes.)
 
 /// `id == 0` marks an empty slot: value ids start at 1.
 #[derive(Debug, Clone, Copy, Default)]
@@ -170,7 +171,6 @@ mod tests {
     #[test]
     fn collisions_and_removals_keep_every_run_whole() {
         let mut d = Dedup::default();
-        // Keys that share home slots (low bits), and exact 64-bit collisions.
         // Keys that share home slots (low bits), equal tags (low 32 bits) and exact collisions.
         let keys: Vec<u64> = (0..2000u64).map(|i| (i % 37) << 32 | (i % 5) << 40 | (i % 7)).collect();
         let id = |i: usize| u32::try_from(i + 1).unwrap_or_else(|e| panic!("{e}"));
