@@ -192,6 +192,10 @@ fn bad(reason: impl Into<String>) -> Error {
 /// consistency (ids in range). `max_seq` bounds the state it may hold (the log's length, when
 /// known): every value id was made by an event, so the value slots allocated are bounded by
 /// data that exists, whatever the file claims. Never panics.
+/// Images from this size up are hashed on a second thread (below it a thread costs more than
+/// it saves).
+const EARLY_HASH_MIN: usize = 1 << 20;
+
 pub(crate) fn decode_snapshot(bytes: &[u8], max_seq: u64) -> Result<SnapshotFile> {
     let split = bytes.len().checked_sub(32).ok_or_else(|| bad("shorter than its checksum"))?;
     let (content, check) = bytes.split_at(split);
@@ -203,7 +207,11 @@ pub(crate) fn decode_snapshot(bytes: &[u8], max_seq: u64) -> Result<SnapshotFile
         bincode::serde::decode_from_slice::<Header, _>(body, config()).ok().map(|(_, used)| used + 1)
     });
     let (sum_ok, early_hash) = std::thread::scope(|scope| {
-        let early = early_start.and_then(|at| content.get(at..)).map(|image| scope.spawn(move || blake3::hash(image)));
+        // No thread (the system refused one) only means no head start.
+        let early = early_start
+            .and_then(|at| content.get(at..))
+            .filter(|image| image.len() >= EARLY_HASH_MIN)
+            .and_then(|image| std::thread::Builder::new().spawn_scoped(scope, move || blake3::hash(image)).ok());
         let ok = blake3::hash(content).as_bytes() == check;
         (ok, early.and_then(|h| h.join().ok()))
     });
@@ -345,6 +353,54 @@ mod tests {
         let check = *blake3::hash(&out).as_bytes();
         out.extend_from_slice(&check);
         out
+    }
+
+    #[test]
+    fn a_big_image_is_hashed_on_a_second_thread_and_checked_alike() {
+        let mut s = State::new();
+        let n = 40_000u64;
+        for id in 1..=n {
+            let value = crate::value::Value::Str(format!("value number {id:08}"));
+            let rec = crate::state::ValueRec::new(crate::state::NewValue {
+                id,
+                feature: None,
+                hash: crate::codec::value_hash(&value),
+                value,
+                branch: 1,
+                created_on: 1,
+                space: 1,
+                created_by: 1,
+                run: None,
+                created_at: 7,
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            s.values.push(Some(rec));
+        }
+        s.value_count = s.values.len();
+        s.seq = n;
+        let file = encode_snapshot(&s, 1);
+        assert!(file.len() > EARLY_HASH_MIN + 1024, "the image must take the threaded path");
+        let back = decode_snapshot(&file, n).unwrap_or_else(|e| panic!("{}", e.message()));
+        assert_eq!(back.state.values, s.values);
+        // A changed image byte with the file checksum recomputed: the image hash (taken on the
+        // second thread) no longer matches the header's state hash.
+        let mut bad = file.clone();
+        let at = file.len() - 4096;
+        if let Some(b) = bad.get_mut(at) {
+            *b ^= 0x20;
+        }
+        let content = bad.len() - 32;
+        let check = *blake3::hash(bad.get(..content).unwrap_or_default()).as_bytes();
+        bad.get_mut(content..).unwrap_or_default().copy_from_slice(&check);
+        let err = decode_snapshot(&bad, n).err().map(|e| e.message()).unwrap_or_default();
+        assert!(err.contains("does not hash to the state hash"), "{err}");
+        // The same byte changed without recomputing: the file checksum says so first.
+        let mut torn = file;
+        if let Some(b) = torn.get_mut(at) {
+            *b ^= 0x20;
+        }
+        let err = decode_snapshot(&torn, n).err().map(|e| e.message()).unwrap_or_default();
+        assert!(err.contains("checksum does not match"), "{err}");
     }
 
     #[test]
