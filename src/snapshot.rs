@@ -79,7 +79,6 @@ pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
 /// Reads and checks one snapshot file against the log. `named` is the seq in its file name,
 /// which must be the seq inside it.
 pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
-    let bytes = fs::read(path)?;
     // The log must reach the named event before the file is decoded: that bounds what the
     // decoder allocates by what the log holds.
     let at_named = match named {
@@ -90,7 +89,7 @@ pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
             Some(Err(e)) => return Err(e),
         },
     };
-    let SnapshotFile { fold_version, state } = codec::decode_snapshot(&bytes, named)?;
+    let SnapshotFile { fold_version, state } = read_file(path, named)?;
     if state.seq != named {
         return Err(Error::corrupt(
             Some(named),
@@ -107,6 +106,15 @@ pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
         return Err(not_in_log(named));
     }
     Ok(state)
+}
+
+/// Reads, decodes and checks a snapshot file (not against the log); `max_seq` as in
+/// `codec::read_snapshot`.
+pub(crate) fn read_file(path: &Path, max_seq: u64) -> Result<SnapshotFile> {
+    let mut file = fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len())
+        .map_err(|_| Error::Io(format!("snapshot file {} is too large", path.display())))?;
+    codec::read_snapshot(&mut file, len, max_seq)
 }
 
 fn not_in_log(seq: u64) -> Error {

@@ -30,17 +30,15 @@ impl Store {
         // The newest snapshot, if one decodes; a snapshot that does not even decode is reported.
         let snap = match self.dir() {
             Some(dir) => match snapshot::list(dir).into_iter().next() {
-                Some((seq, path)) => {
-                    match std::fs::read(&path).map_err(Error::from).and_then(|b| codec::decode_snapshot(&b, live_seq)) {
-                        Ok(f) => Some((seq, codec::state_hash(&f.state), f.state.head)),
-                        Err(e) => {
-                            return Err(Error::corrupt(
-                                Some(seq),
-                                format!("newest snapshot is unreadable: {}", e.message()),
-                            ))
-                        }
+                Some((seq, path)) => match snapshot::read_file(&path, live_seq) {
+                    Ok(f) => Some((seq, codec::state_hash(&f.state), f.state.head)),
+                    Err(e) => {
+                        return Err(Error::corrupt(
+                            Some(seq),
+                            format!("newest snapshot is unreadable: {}", e.message()),
+                        ))
                     }
-                }
+                },
                 None => None,
             },
             None => None,

@@ -10,6 +10,7 @@
 //!          each a length-prefixed sequence in id (or key) order
 //! ```
 
+use super::chunks::{self, Channel, Chunks, Source, CHUNK};
 use super::{config, snapshot_values, SNAPSHOT_VERSION};
 use crate::error::{Error, Result};
 use crate::event::{Host, Role};
@@ -17,6 +18,7 @@ use crate::state::{Artifact, Branch, BranchStatus, Feature, LinkMeta, Run, Space
 use crate::value::Dtype;
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Serialize, Serializer};
+use std::io::{self, Read};
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -188,60 +190,128 @@ fn bad(reason: impl Into<String>) -> Error {
     Error::corrupt(None, format!("bad snapshot: {}", reason.into()))
 }
 
-/// Decodes and checks a snapshot file: version byte, state hash, and the image's own
-/// consistency (ids in range). `max_seq` bounds the state it may hold (the log's length, when
-/// known): every value id was made by an event, so the value slots allocated are bounded by
-/// data that exists, whatever the file claims. Never panics.
-/// Images from this size up are hashed on a second thread (below it a thread costs more than
-/// it saves).
-const EARLY_HASH_MIN: usize = 1 << 20;
+/// The header's length: its fields are fixed-width, so the image starts at the same byte in
+/// every file, and the reading thread can hash it without parsing anything.
+const HEADER_LEN: usize = 4 + 8 + 32 + 8 + 32;
 
+/// Where the image starts: after the version byte and the header.
+const IMAGE_AT: usize = 1 + HEADER_LEN;
+
+/// Decodes and checks a snapshot held in memory (tools, fuzzing, tests); see `read_snapshot`.
 pub(crate) fn decode_snapshot(bytes: &[u8], max_seq: u64) -> Result<SnapshotFile> {
-    let split = bytes.len().checked_sub(32).ok_or_else(|| bad("shorter than its checksum"))?;
-    let (content, check) = bytes.split_at(split);
-    // Two hashes cover nearly the whole file (≈ 25 ms each at 1M values): the image's is
-    // taken on a second thread beside the checksum, from where the header says the image
-    // starts. That header is read before the checksum is known good; if it is damaged there
-    // is no head start, and the checks below run in their usual order either way.
-    let early_start = content.split_first().and_then(|(_, body)| {
-        bincode::serde::decode_from_slice::<Header, _>(body, config()).ok().map(|(_, used)| used + 1)
+    read_snapshot(&mut &bytes[..], bytes.len(), max_seq)
+}
+
+/// Reads, decodes and checks a snapshot file of `len` bytes: version byte, checksum, header,
+/// state hash, and the image's own consistency (ids in range). `max_seq` bounds the state it
+/// may hold (the log's length, when known): every value id was made by an event, so the value
+/// slots allocated are bounded by data that exists, whatever the file claims. Never panics.
+///
+/// A file longer than one chunk is read and hashed on a second thread while this one decodes
+/// what has arrived; the verdicts are then given in the order a damaged file is best described
+/// in: read error, checksum, version and header, state hash, the image's own errors.
+pub(crate) fn read_snapshot(src: &mut (impl Read + Send), len: usize, max_seq: u64) -> Result<SnapshotFile> {
+    read_chunked(src, len, max_seq, CHUNK)
+}
+
+/// Buffers in flight between the reading thread and the decoder.
+const POOL: usize = 4;
+
+/// `read_snapshot` in chunks of `chunk` bytes (tests take small ones).
+pub(super) fn read_chunked(
+    src: &mut (impl Read + Send),
+    len: usize,
+    max_seq: u64,
+    chunk: usize,
+) -> Result<SnapshotFile> {
+    if len < 32 {
+        return Err(bad("shorter than its checksum"));
+    }
+    let content = len - 32;
+    let threaded = (len > chunk)
+        .then(|| {
+            std::thread::scope(|scope| {
+                let (tx, rx) = crossbeam_channel::bounded(POOL);
+                // The buffers are made here, so that their memory is returned when the open is
+                // done (made on the reading thread, it would stay in that thread's arena). A
+                // late buffer only means a fresh one: the two sides can never wait on each other.
+                let (back, spare) = crossbeam_channel::bounded(POOL + 2);
+                for _ in 0..POOL {
+                    let _ = back.try_send(Vec::with_capacity(chunk));
+                }
+                let src = &mut *src;
+                let reader = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || {
+                        let spare = || spare.recv_timeout(std::time::Duration::from_millis(50)).ok();
+                        chunks::feed(src, len, IMAGE_AT, chunk, |c| tx.send(c).map_err(|e| e.0), spare)
+                    })
+                    .ok()?;
+                // The receiving end is dropped before the join, so a reader ahead of a decoder
+                // that gave up is not left waiting to send.
+                let decoded = decode_chunks(content, &mut Channel { chunks: rx, spare: back }, max_seq);
+                let sums = reader.join().unwrap_or_else(|_| Err(io::Error::other("the snapshot reader panicked")));
+                Some((sums, decoded))
+            })
+        })
+        .flatten();
+    // One chunk, or the system refused a thread: read first, then decode.
+    let (sums, decoded) = threaded.unwrap_or_else(|| {
+        let mut parts = Vec::new();
+        let sums = chunks::feed(
+            src,
+            len,
+            IMAGE_AT,
+            chunk,
+            |c| {
+                parts.push(c);
+                Ok(())
+            },
+            || None,
+        );
+        (sums, decode_chunks(content, &mut parts.into_iter(), max_seq))
     });
-    let (sum_ok, early_hash) = std::thread::scope(|scope| {
-        // No thread (the system refused one) only means no head start.
-        let early = early_start
-            .and_then(|at| content.get(at..))
-            .filter(|image| image.len() >= EARLY_HASH_MIN)
-            .and_then(|image| std::thread::Builder::new().spawn_scoped(scope, move || blake3::hash(image)).ok());
-        let ok = blake3::hash(content).as_bytes() == check;
-        (ok, early.and_then(|h| h.join().ok()))
-    });
-    if !sum_ok {
+    let sums = sums?;
+    if !sums.check_ok {
         return Err(bad("file checksum does not match (damaged or truncated)"));
     }
-    let (version, body) = content.split_first().ok_or_else(|| bad("empty file"))?;
-    if *version != SNAPSHOT_VERSION {
+    let (header, state) = decoded?;
+    // The checksum only says the file is as written; the image must also be the state the
+    // header names (a file with a recomputed checksum could claim any state hash otherwise).
+    if sums.image.map(|h| *h.as_bytes()) != Some(header.state_hash) {
+        return Err(bad("the image does not hash to the state hash in the header"));
+    }
+    Ok(SnapshotFile { fold_version: header.fold_version, state: state? })
+}
+
+/// Decodes the content (the file less its checksum) from `parts`: the header, checked, and
+/// then the state of its image, or the image's error.
+fn decode_chunks(content: usize, parts: &mut dyn Source, max_seq: u64) -> Result<(Header, Result<State>)> {
+    let mut chunks = Chunks::new(content, parts);
+    if chunks.avail().is_empty() {
+        chunks.more();
+    }
+    let version = *chunks.avail().first().ok_or_else(|| bad("empty file"))?;
+    if version != SNAPSHOT_VERSION {
         return Err(bad(format!("format version {version}, this build reads {SNAPSHOT_VERSION}")));
     }
-    let (header, used): (Header, usize) =
-        bincode::serde::decode_from_slice(body, config()).map_err(|e| bad(format!("header: {e}")))?;
-    let image = body.get(used..).ok_or_else(|| bad("truncated after the header"))?;
+    chunks.advance(1);
+    let header: Header = chunks.item().map_err(|e| bad(format!("header: {e}")))?;
+    if content - chunks.remaining() != IMAGE_AT {
+        return Err(bad("the header is not of its fixed length"));
+    }
     if header.seq > max_seq {
         return Err(bad(format!("it holds the state after event {}, beyond event {max_seq}", header.seq)));
     }
-    // The checksum only says the file is as written; the image must also be the state the
-    // header names (a file with a recomputed checksum could claim any state hash otherwise).
-    let image_hash = match early_hash {
-        Some(h) if early_start == Some(used + 1) => h,
-        _ => blake3::hash(image),
-    };
-    if image_hash.as_bytes() != &header.state_hash {
-        return Err(bad("the image does not hash to the state hash in the header"));
-    }
-    let (head, used): (Head, usize) =
-        bincode::serde::decode_from_slice(image, config()).map_err(|e| bad(format!("image: {e}")))?;
-    let rest = image.get(used..).ok_or_else(|| bad("truncated image"))?;
+    let state = image(&mut chunks, &header);
+    Ok((header, state))
+}
+
+/// The state the image holds (indexes rebuilt).
+fn image(chunks: &mut Chunks, header: &Header) -> Result<State> {
+    let head: Head = chunks.item().map_err(|e| bad(format!("image: {e}")))?;
     let (mut s, slots) = build(head, header.seq)?;
-    let (live, rest) = snapshot_values::decode(rest, &mut s.values, slots)?;
+    let live = snapshot_values::decode(chunks, &mut s.values, slots)?;
+    let rest = chunks.rest();
     let ((links, runs_used), used): (Tail, usize) =
         bincode::serde::decode_from_slice(rest, config()).map_err(|e| bad(format!("image: {e}")))?;
     if used != rest.len() {
@@ -256,7 +326,7 @@ pub(crate) fn decode_snapshot(bytes: &[u8], max_seq: u64) -> Result<SnapshotFile
     s.seq = header.seq;
     s.head = header.head;
     s.last_at = header.last_at;
-    Ok(SnapshotFile { fold_version: header.fold_version, state: s })
+    Ok(s)
 }
 
 /// The state of the image's head, and how many value slots (ids so far) the values fill; at
@@ -355,10 +425,73 @@ mod tests {
         out
     }
 
+    /// A store's state with users, features, artifacts, values of every kind and links.
+    fn busy_state() -> State {
+        let store = crate::Store::temporary().unwrap_or_else(|e| panic!("{e}"));
+        let me = store.session();
+        me.create_feature(&crate::FeatureSpec::new("n", "int")).unwrap_or_else(|e| panic!("{e}"));
+        let art = me.create_artifact("data/a.h5ad").unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..300i64 {
+            let v: crate::value::Value = match i % 4 {
+                0 => crate::value::Value::Str(format!("string {i}")),
+                1 => crate::value::Value::Float(i as f64 / 8.0),
+                2 => crate::value::Value::from(vec![format!("a{i}"), "b".into()]),
+                _ => crate::value::Value::Int(i),
+            };
+            let feature = (i % 4 == 3).then(|| "n".into());
+            let (rec, _) = me.get_or_create(feature, v).unwrap_or_else(|e| panic!("{e}"));
+            if i % 3 == 0 {
+                me.link(rec.id, Host::Artifact(art.id)).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        store.read(State::clone)
+    }
+
     #[test]
-    fn a_big_image_is_hashed_on_a_second_thread_and_checked_alike() {
+    fn every_chunk_size_reads_the_same_state_and_refuses_the_same_damage() {
+        let s = busy_state();
+        let file = encode_snapshot(&s, 1);
+        let whole = |bytes: &[u8]| read_chunked(&mut &bytes[..], bytes.len(), s.seq, bytes.len().max(1));
+        let again = whole(&file).unwrap_or_else(|e| panic!("{}", e.message()));
+        assert_eq!(encode_snapshot(&again.state, 1), file);
+        // Chunks of 1 to 97 bytes and a few larger: every part of the file is cut somewhere.
+        for chunk in (1..98).chain([255, 1024, 4096]) {
+            let got =
+                read_chunked(&mut &file[..], file.len(), s.seq, chunk).unwrap_or_else(|e| panic!("{}", e.message()));
+            assert_eq!(encode_snapshot(&got.state, 1), file, "chunks of {chunk}");
+        }
+        // A changed byte anywhere, with and without the checksum recomputed: the same verdict
+        // in chunks as in one piece.
+        for at in (0..file.len() - 32).step_by(101) {
+            let mut bad = file.clone();
+            if let Some(b) = bad.get_mut(at) {
+                *b ^= 0x41;
+            }
+            let mut forged = bad.clone();
+            let content = forged.len() - 32;
+            let check = *blake3::hash(forged.get(..content).unwrap_or_default()).as_bytes();
+            forged.get_mut(content..).unwrap_or_default().copy_from_slice(&check);
+            for bytes in [&bad, &forged] {
+                let expect = whole(bytes).err().map(|e| e.message());
+                for chunk in [3, 64] {
+                    let got = read_chunked(&mut &bytes[..], bytes.len(), s.seq, chunk).err().map(|e| e.message());
+                    assert_eq!(got, expect, "byte {at}, chunks of {chunk}");
+                }
+            }
+        }
+        for cut in [0, 1, 31, 32, 33, IMAGE_AT, file.len() / 2, file.len() - 1] {
+            let torn = file.get(..cut).unwrap_or_default();
+            for chunk in [1, 64, 4096] {
+                let err = read_chunked(&mut &torn[..], torn.len(), s.seq, chunk).err().map(|e| e.message());
+                assert!(err.is_some(), "cut at {cut}, chunks of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_beyond_one_chunk_is_read_on_a_second_thread_and_checked_alike() {
         let mut s = State::new();
-        let n = 40_000u64;
+        let n = 60_000u64;
         for id in 1..=n {
             let value = crate::value::Value::Str(format!("value number {id:08}"));
             let rec = crate::state::ValueRec::new(crate::state::NewValue {
@@ -379,11 +512,11 @@ mod tests {
         s.value_count = s.values.len();
         s.seq = n;
         let file = encode_snapshot(&s, 1);
-        assert!(file.len() > EARLY_HASH_MIN + 1024, "the image must take the threaded path");
+        assert!(file.len() > 2 * CHUNK, "the file must take the threaded path");
         let back = decode_snapshot(&file, n).unwrap_or_else(|e| panic!("{}", e.message()));
         assert_eq!(back.state.values, s.values);
         // A changed image byte with the file checksum recomputed: the image hash (taken on the
-        // second thread) no longer matches the header's state hash.
+        // reading thread) no longer matches the header's state hash.
         let mut bad = file.clone();
         let at = file.len() - 4096;
         if let Some(b) = bad.get_mut(at) {

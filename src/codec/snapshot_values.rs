@@ -14,6 +14,7 @@
 //! Values are decoded straight into their slots, borrowing the canonical bytes from the file.
 
 use super::canon::{canonical_len, encode_value};
+use super::chunks::Chunks;
 use super::MAX_NESTING;
 use crate::error::{Error, Result};
 use crate::state::{NewValue, ValueRec};
@@ -49,70 +50,104 @@ fn bad(reason: impl Into<String>) -> Error {
     Error::corrupt(None, format!("bad snapshot: {}", reason.into()))
 }
 
-/// A cursor over the section's bytes; every read checks the length.
+/// A cursor over the bytes at hand; every read checks the length.
 struct Reader<'a>(&'a [u8]);
 
+/// Why a value could not be decoded from the bytes at hand.
+enum Stop {
+    /// They end inside it: join the next chunk and try again.
+    Short,
+    Bad(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Self {
+        Stop::Bad(e)
+    }
+}
+
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Stop> {
         if self.0.len() < n {
-            return Err(bad("truncated value image"));
+            return Err(Stop::Short);
         }
         let (head, rest) = self.0.split_at(n);
         self.0 = rest;
         Ok(head)
     }
 
-    fn var(&mut self) -> Result<u64> {
+    fn var(&mut self) -> Result<u64, Stop> {
         super::varint::take(&mut self.0).map_err(|e| match e {
-            super::varint::Bad::Short => bad("truncated value image"),
-            super::varint::Bad::Malformed => bad("malformed varint"),
+            super::varint::Bad::Short => Stop::Short,
+            super::varint::Bad::Malformed => Stop::Bad(bad("malformed varint")),
         })
     }
 
-    fn opt(&mut self) -> Result<Option<u64>> {
+    fn opt(&mut self) -> Result<Option<u64>, Stop> {
         Ok(Some(self.var()?).filter(|v| *v != 0))
     }
 }
 
-/// Decodes the section at the start of `bytes` into `values` (index = id - 1; empty before,
-/// `slots` long after, `None` for deleted ids); returns how many live values it held and the
-/// bytes after the section. Records are pushed, not written into pre-filled slots: filling
+/// Decodes the section from `chunks` into `values` (index = id - 1; empty before, `slots`
+/// long after, `None` for deleted ids); returns how many live values it held, leaving
+/// `chunks` after the section. Records are pushed, not written into pre-filled slots: filling
 /// hundreds of megabytes with `None` first was a pass over memory of its own at open.
-pub(super) fn decode<'a>(
-    bytes: &'a [u8],
-    values: &mut Vec<Option<ValueRec>>,
-    slots: usize,
-) -> Result<(usize, &'a [u8])> {
-    let mut r = Reader(bytes);
-    let count = r.var()?;
+pub(super) fn decode(chunks: &mut Chunks, values: &mut Vec<Option<ValueRec>>, slots: usize) -> Result<usize> {
+    let (count, used) = loop {
+        let at_hand = chunks.avail();
+        let mut r = Reader(at_hand);
+        match r.var() {
+            Ok(n) => break (n, at_hand.len() - r.0.len()),
+            Err(Stop::Short) if chunks.more() => {}
+            Err(Stop::Short) => return Err(bad("truncated value image")),
+            Err(Stop::Bad(e)) => return Err(e),
+        }
+    };
+    chunks.advance(used);
     let count = usize::try_from(count)
         .ok()
-        .filter(|n| n.checked_mul(MIN_VALUE).is_some_and(|need| need <= r.0.len()))
+        .filter(|n| n.checked_mul(MIN_VALUE).is_some_and(|need| need <= chunks.remaining()))
         .ok_or_else(|| bad(format!("{count} values cannot fit in the file")))?;
-    let (mut prev_id, mut prev_at) = (0u64, 0i64);
+    let mut prev = (0u64, 0i64);
     for _ in 0..count {
-        let id =
-            prev_id.checked_add(r.var()?).filter(|id| *id > prev_id).ok_or_else(|| bad("value ids out of order"))?;
-        let feature = r.opt()?;
-        let len = usize::try_from(r.var()?).map_err(|_| bad("value length out of range"))?;
-        let value = super::decode_value(r.take(len)?, MAX_NESTING)?;
-        let hash: [u8; 32] = r.take(32)?.try_into().map_err(|_| bad("truncated value image"))?;
-        let (branch, created_on) = (unzigzag(r.var()?), unzigzag(r.var()?));
-        let (space, created_by, run) = (r.var()?, r.var()?, r.opt()?);
-        let created_at = prev_at.wrapping_add(unzigzag(r.var()?));
-        (prev_id, prev_at) = (id, created_at);
-        let idx = usize::try_from(id - 1)
-            .ok()
-            .filter(|i| *i < slots)
-            .ok_or_else(|| bad(format!("value id {id} beyond the value count")))?;
-        let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
-        let rec = ValueRec::new(rec).map_err(bad)?;
+        let (rec, used) = loop {
+            let at_hand = chunks.avail();
+            let mut r = Reader(at_hand);
+            match one(&mut r, prev, slots) {
+                Ok(rec) => break (rec, at_hand.len() - r.0.len()),
+                Err(Stop::Short) if chunks.more() => {}
+                Err(Stop::Short) => return Err(bad("truncated value image")),
+                Err(Stop::Bad(e)) => return Err(e),
+            }
+        };
+        chunks.advance(used);
+        prev = (rec.id(), rec.created_at);
+        let idx = (rec.id() - 1) as usize;
         // Ids ascend, so the ids skipped since the last one are deleted values.
         values.resize_with(idx, || None);
         values.push(Some(rec));
     }
     values.resize_with(slots, || None);
-    Ok((count, r.0))
+    Ok(count)
+}
+
+/// One value record after the one with `prev` (id, created_at); its id is at most `slots`.
+fn one(r: &mut Reader, (prev_id, prev_at): (u64, i64), slots: usize) -> Result<ValueRec, Stop> {
+    let id = prev_id.checked_add(r.var()?).filter(|id| *id > prev_id).ok_or_else(|| bad("value ids out of order"))?;
+    let feature = r.opt()?;
+    let len = usize::try_from(r.var()?).map_err(|_| bad("value length out of range"))?;
+    let canonical = r.take(len)?;
+    let hash: [u8; 32] = r.take(32)?.try_into().map_err(|_| bad("truncated value image"))?;
+    let (branch, created_on) = (unzigzag(r.var()?), unzigzag(r.var()?));
+    let (space, created_by, run) = (r.var()?, r.var()?, r.opt()?);
+    let created_at = prev_at.wrapping_add(unzigzag(r.var()?));
+    if usize::try_from(id).map_or(true, |id| id > slots) {
+        return Err(Stop::Bad(bad(format!("value id {id} beyond the value count"))));
+    }
+    // Decoded last: the record is known to be whole before its value is built.
+    let value = super::decode_value(canonical, MAX_NESTING)?;
+    let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
+    Ok(ValueRec::new(rec).map_err(bad)?)
 }
 
 #[cfg(test)]
@@ -143,19 +178,32 @@ mod tests {
         let mut got = Vec::new();
         encode(recs.iter(), recs.len(), &mut got);
         got.push(42);
-        let mut slots = Vec::new();
-        let (n, rest) = decode(&got, &mut slots, 301).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((n, rest), (5, &[42u8][..]));
-        assert_eq!(slots.len(), 301);
-        assert_eq!(slots.iter().flatten().cloned().collect::<Vec<_>>(), recs);
-        assert_eq!(
-            slots.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|_| i as u64 + 1)).collect::<Vec<_>>(),
-            [1, 2, 5, 300, 301]
-        );
-        for cut in 0..got.len() - 1 {
-            assert!(decode(&got[..cut], &mut Vec::new(), 301).is_err(), "cut at {cut}");
+        // Every chunk size, so that records are cut at every byte.
+        for chunk in 1..=got.len() {
+            let (n, slots, rest) = decode_in(&got, chunk, 301).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!((n, &rest[..]), (5, &[42u8][..]), "chunks of {chunk}");
+            assert_eq!(slots.len(), 301);
+            assert_eq!(slots.iter().flatten().cloned().collect::<Vec<_>>(), recs, "chunks of {chunk}");
+            assert_eq!(
+                slots.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|_| i as u64 + 1)).collect::<Vec<_>>(),
+                [1, 2, 5, 300, 301]
+            );
         }
-        assert!(decode(&got, &mut Vec::new(), 300).is_err(), "an id beyond the slots");
+        for cut in 0..got.len() - 1 {
+            for chunk in [1, 7, 4096] {
+                assert!(decode_in(&got[..cut], chunk, 301).is_err(), "cut at {cut}, chunks of {chunk}");
+            }
+        }
+        assert!(decode_in(&got, 4096, 300).is_err(), "an id beyond the slots");
+    }
+
+    /// Decodes `bytes` handed over in chunks of `chunk`: the count, the slots, what is left.
+    fn decode_in(bytes: &[u8], chunk: usize, slots: usize) -> Result<(usize, Vec<Option<ValueRec>>, Vec<u8>)> {
+        let mut parts = bytes.chunks(chunk).map(<[u8]>::to_vec).collect::<Vec<_>>().into_iter();
+        let mut chunks = Chunks::new(bytes.len(), &mut parts);
+        let mut values = Vec::new();
+        let n = decode(&mut chunks, &mut values, slots)?;
+        Ok((n, values, chunks.rest().to_vec()))
     }
 
     #[test]
