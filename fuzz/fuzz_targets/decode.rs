@@ -8,7 +8,7 @@
 #![no_main]
 
 use fvstore::codec::{
-    canonical, decode_batch, decode_event, decode_value, encode_batch_as, encode_event, reencode_snapshot,
+    canonical, check_value, decode_batch, decode_event, decode_value, encode_batch_as, encode_event, reencode_snapshot,
     reencode_snapshot_in_chunks, MAX_NESTING,
 };
 use fvstore::Store;
@@ -27,6 +27,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(event) = decode_event(data) {
         assert_eq!(encode_event(&event), data, "event does not re-encode to its bytes: {event:?}");
     }
+    // The checker (records keep strings, lists and dicts as checked bytes) and the decoder
+    // accept the same bytes.
+    assert_eq!(check_value(data, MAX_NESTING).is_ok(), decode_value(data, MAX_NESTING).is_ok(), "checker and decoder disagree");
     if let Ok(value) = decode_value(data, MAX_NESTING) {
         assert_eq!(canonical(&value), data, "value does not re-encode to its bytes: {value:?}");
     }

@@ -16,6 +16,7 @@
 //! ```
 //! Decoding is strict, so a decoded value re-encodes to exactly the input bytes.
 
+use super::MAX_NESTING;
 use crate::error::{Error, Result};
 use crate::value::{norm_float, Value};
 use std::collections::BTreeMap;
@@ -29,6 +30,11 @@ const DATE: u8 = 5;
 const DATETIME: u8 = 6;
 const LIST: u8 = 7;
 const DICT: u8 = 8;
+
+/// The tags of the values that value records keep as canonical bytes.
+pub(crate) const TAG_STR: u8 = STR;
+pub(crate) const TAG_LIST: u8 = LIST;
+pub(crate) const TAG_DICT: u8 = DICT;
 
 /// Appends the canonical encoding of `v` to `out`.
 pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
@@ -138,6 +144,47 @@ pub fn decode_value(bytes: &[u8], max_depth: usize) -> Result<Value> {
     Ok(v)
 }
 
+/// Checks that `bytes` are exactly one canonical value — what `decode_value` accepts — without
+/// building it (value records keep strings, lists and dicts in this form).
+pub fn check_value(bytes: &[u8], max_depth: usize) -> Result<()> {
+    let mut r = Reader { bytes, pos: 0 };
+    r.skip(max_depth)?;
+    if r.pos != bytes.len() {
+        return Err(bad(format!("{} trailing bytes after a value", bytes.len() - r.pos)));
+    }
+    Ok(())
+}
+
+/// The canonical bytes of the value at a dict key path inside the canonical value `bytes`, as
+/// `Value::at_path` finds it; `None` when a segment is missing or not a dict (or the bytes are
+/// not canonical, which value records never hold).
+pub(crate) fn at_path<'a>(bytes: &'a [u8], path: &[String]) -> Option<&'a [u8]> {
+    let mut cur = bytes;
+    for key in path {
+        let mut r = Reader { bytes: cur, pos: 0 };
+        if r.array::<1>().ok()? != [DICT] {
+            return None;
+        }
+        let mut found = None;
+        for _ in 0..r.len().ok()? {
+            let k = r.str_bytes().ok()?;
+            let start = r.pos;
+            r.skip(MAX_NESTING).ok()?;
+            match k.cmp(key.as_bytes()) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    found = cur.get(start..r.pos);
+                    break;
+                }
+                // Keys ascend: it is not there.
+                std::cmp::Ordering::Greater => return None,
+            }
+        }
+        cur = found?;
+    }
+    Some(cur)
+}
+
 fn bad(reason: String) -> Error {
     Error::corrupt(None, format!("bad value encoding: {reason}"))
 }
@@ -174,9 +221,62 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<String> {
+        self.str_bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    /// A length-prefixed UTF-8 string's bytes, borrowed.
+    fn str_bytes(&mut self) -> Result<&'a [u8]> {
         let n = self.len()?;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| bad("string is not UTF-8".into()))
+        std::str::from_utf8(b).map_err(|_| bad("string is not UTF-8".into()))?;
+        Ok(b)
+    }
+
+    /// Steps over one value, checking it as `value` does (the two must accept the same bytes:
+    /// the decode fuzz target compares them).
+    fn skip(&mut self, depth_left: usize) -> Result<()> {
+        let [tag] = self.array::<1>()?;
+        match tag {
+            NULL => {}
+            BOOL => match self.array::<1>()? {
+                [0 | 1] => {}
+                [b] => return Err(bad(format!("bool byte {b}"))),
+            },
+            INT | DATETIME => {
+                self.take(8)?;
+            }
+            FLOAT => {
+                let f = f64::from_bits(u64::from_be_bytes(self.array()?));
+                if !f.is_finite() || (f == 0.0 && f.is_sign_negative()) {
+                    return Err(bad(format!("float {f} is not canonical")));
+                }
+            }
+            STR => {
+                self.str_bytes()?;
+            }
+            DATE => {
+                self.take(4)?;
+            }
+            LIST | DICT if depth_left == 0 => return Err(bad("nesting too deep".into())),
+            LIST => {
+                for _ in 0..self.len()? {
+                    self.skip(depth_left - 1)?;
+                }
+            }
+            DICT => {
+                let mut last: Option<&[u8]> = None;
+                for _ in 0..self.len()? {
+                    let k = self.str_bytes()?;
+                    if last.is_some_and(|l| l >= k) {
+                        return Err(bad("dict keys are not strictly ascending".into()));
+                    }
+                    self.skip(depth_left - 1)?;
+                    last = Some(k);
+                }
+            }
+            t => return Err(bad(format!("unknown tag {t}"))),
+        }
+        Ok(())
     }
 
     fn value(&mut self, depth_left: usize) -> Result<Value> {
@@ -225,5 +325,58 @@ impl<'a> Reader<'a> {
             }
             t => return Err(bad(format!("unknown tag {t}"))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values with dicts nested in dicts and lists, keys from a small alphabet so that paths hit.
+    fn values() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            (-1e6f64..1e6).prop_map(|f| Value::Float(norm_float(f))),
+            "[a-c]{0,3}".prop_map(Value::Str),
+            any::<i32>().prop_map(Value::Date),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::List),
+                proptest::collection::btree_map("[a-c]{0,2}", inner, 0..4).prop_map(Value::Dict),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A path followed in the canonical bytes finds what it finds in the value.
+        #[test]
+        fn paths_in_bytes_find_what_paths_in_values_find(
+            v in values(),
+            path in proptest::collection::vec("[a-c]{0,2}", 0..3),
+        ) {
+            let bytes = canonical(&v);
+            let got = at_path(&bytes, &path).map(|b| decode_value(b, MAX_NESTING).map_err(|e| e.message()));
+            prop_assert_eq!(got, v.at_path(&path).cloned().map(Ok));
+        }
+
+        /// The checker accepts exactly what the decoder accepts: every value, every cut of it
+        /// and every one-byte change.
+        #[test]
+        fn the_checker_accepts_what_the_decoder_accepts(v in values(), at in any::<usize>(), x in 1u8..=255) {
+            let bytes = canonical(&v);
+            prop_assert!(check_value(&bytes, MAX_NESTING).is_ok());
+            let cut = at % (bytes.len() + 1);
+            let short = bytes.get(..cut).unwrap_or_default();
+            prop_assert_eq!(check_value(short, MAX_NESTING).is_ok(), decode_value(short, MAX_NESTING).is_ok());
+            let mut changed = bytes.clone();
+            if let Some(b) = changed.get_mut(at % bytes.len()) {
+                *b ^= x;
+            }
+            prop_assert_eq!(check_value(&changed, MAX_NESTING).is_ok(), decode_value(&changed, MAX_NESTING).is_ok());
+        }
     }
 }

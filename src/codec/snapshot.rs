@@ -498,7 +498,7 @@ mod tests {
                 id,
                 feature: None,
                 hash: crate::codec::value_hash(&value),
-                value,
+                value: value.into(),
                 branch: 1,
                 created_on: 1,
                 space: 1,

@@ -13,11 +13,9 @@
 //!
 //! Values are decoded straight into their slots, borrowing the canonical bytes from the file.
 
-use super::canon::{canonical_len, encode_value};
 use super::chunks::Chunks;
-use super::MAX_NESTING;
 use crate::error::{Error, Result};
-use crate::state::{NewValue, ValueRec};
+use crate::state::{NewValue, StoredValue, ValueRec};
 
 /// The fewest bytes one value takes (one-byte varints, an empty canonical value): bounds the
 /// count before anything is allocated.
@@ -32,9 +30,8 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
     for v in values {
         put_var(v.id() - prev_id, out);
         put_var(v.feature().unwrap_or(0), out);
-        let value = v.value();
-        put_var(canonical_len(&value) as u64, out);
-        encode_value(&value, out);
+        put_var(v.canonical_len() as u64, out);
+        v.canonical_into(out);
         out.extend_from_slice(&v.hash);
         put_var(zigzag(v.branch()), out);
         put_var(zigzag(v.created_on()), out);
@@ -145,7 +142,7 @@ fn one(r: &mut Reader, (prev_id, prev_at): (u64, i64), slots: usize) -> Result<V
         return Err(Stop::Bad(bad(format!("value id {id} beyond the value count"))));
     }
     // Decoded last: the record is known to be whole before its value is built.
-    let value = super::decode_value(canonical, MAX_NESTING)?;
+    let value = StoredValue::from_canonical(canonical)?;
     let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
     Ok(ValueRec::new(rec).map_err(bad)?)
 }
@@ -163,7 +160,7 @@ mod tests {
                 ValueRec::new(NewValue {
                     id: i,
                     feature: (i % 2 == 0).then_some(i * 1000),
-                    value: if i == 5 { Value::from(vec!["a", "bc"]) } else { Value::Int(i as i64 - 3) },
+                    value: if i == 5 { Value::from(vec!["a", "bc"]) } else { Value::Int(i as i64 - 3) }.into(),
                     hash: [i as u8; 32],
                     branch: i as i64 - 4,
                     created_on: -1,

@@ -21,10 +21,14 @@ pub(crate) struct ValueTest {
 }
 
 impl ValueTest {
-    pub fn matches(&self, stored: &Value) -> bool {
-        let Some(v) = stored.at_path(&self.path) else {
-            return false;
-        };
+    /// Whether a record's value passes: the part at the test's path (a dict's other parts are
+    /// not decoded).
+    pub fn accepts(&self, v: &ValueRec) -> bool {
+        v.value_at(&self.path).is_some_and(|at| self.matches_at(&at))
+    }
+
+    /// Whether `v`, the value already found at the test's path, passes.
+    fn matches_at(&self, v: &Value) -> bool {
         match self.op {
             Op::Eq => eq_match(v, &self.operand),
             Op::In => match &self.operand {
@@ -204,10 +208,18 @@ impl Plan {
             && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
-            && (self.tests.is_empty() || {
-                let value = v.value();
-                self.tests.iter().all(|t| t.matches(&value))
-            })
+            && self.tests_pass(v)
+    }
+
+    /// Every value test; the whole value is rebuilt once for all the tests without a path (a
+    /// value per test was ≈ 15 % of a range query), a dict's parts only for the tests that
+    /// follow a path into it.
+    fn tests_pass(&self, v: &ValueRec) -> bool {
+        let mut whole = None;
+        self.tests.iter().all(|t| match t.path.is_empty() {
+            true => t.matches_at(whole.get_or_insert_with(|| v.value())),
+            false => t.accepts(v),
+        })
     }
 
     /// Candidate ids from the narrowest index; a superset of the answer.
@@ -369,7 +381,12 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
     let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
     match q.order {
         OrderBy::Id => {}
-        OrderBy::Value => out.sort_by(|a, b| cmp_loose(&a.value(), &b.value()).then(a.id().cmp(&b.id()))),
+        OrderBy::Value => {
+            // Each value decoded once, not once per comparison.
+            let mut keyed: Vec<_> = out.into_iter().map(|v| (v.value(), v)).collect();
+            keyed.sort_by(|(a, x), (b, y)| cmp_loose(a, b).then(x.id().cmp(&y.id())));
+            out = keyed.into_iter().map(|(_, v)| v).collect();
+        }
         OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id().cmp(&b.id()))),
     }
     if q.descending {

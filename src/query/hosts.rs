@@ -61,7 +61,7 @@ fn matching_hosts(
         let mut hosts = BTreeSet::new();
         for id in s.by_feature.get(&Some(f.id)).into_iter().flat_map(|set| set.ids()) {
             let Some(v) = s.value(id) else { continue };
-            if !s.can_read(user, v.space()) || !test.matches(&v.value()) {
+            if !s.can_read(user, v.space()) || !test.accepts(v) {
                 continue;
             }
             hosts.extend(s.hosts_of(v.id()).filter_map(&pick));

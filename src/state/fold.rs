@@ -7,7 +7,6 @@ use super::links::LinkMeta;
 use super::records::*;
 use super::NewValue;
 use super::{dedup_key, State, MAIN};
-use crate::codec;
 use crate::event::{Event, EventData, RecordType};
 
 /// Why an event could not be folded.
@@ -138,7 +137,7 @@ impl State {
                 // Debug builds still check what the command layer promised.
                 debug_assert!(self.find_value(*feature, hash).is_none(), "live event repeats a dedup key");
                 debug_assert!(blake3::hash(value).as_bytes() == hash, "live event's hash is not its content's");
-                let value = codec::decode_value(value, codec::MAX_NESTING).map_err(|e| e.message())?;
+                let value = StoredValue::from_canonical(value).map_err(|e| e.message())?;
                 let rec = ValueRec::new(NewValue {
                     id,
                     feature: *feature,

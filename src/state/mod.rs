@@ -15,7 +15,7 @@ pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
 pub(crate) use links::{LinkMeta, Links};
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
-pub(crate) use records::{NewValue, ValueRec};
+pub(crate) use records::{NewValue, StoredValue, ValueRec};
 pub(crate) use value_index::ValueIndex;
 
 use crate::event::{Host, Role};

@@ -95,7 +95,9 @@ impl Value {
         temporal::days_from_ymd(year, month, day).map(Value::Date)
     }
 
-    /// Follows a dict key path; `None` when a segment is missing or not a dict.
+    /// Follows a dict key path; `None` when a segment is missing or not a dict. (Records follow
+    /// paths in their canonical bytes, `codec::at_path`; this is what that must agree with.)
+    #[cfg(test)]
     pub(crate) fn at_path(&self, path: &[String]) -> Option<&Value> {
         let mut cur = self;
         for key in path {
