@@ -194,8 +194,8 @@ fn intersect(prev: Option<Vec<u64>>, next: Vec<u64>) -> Vec<u64> {
 }
 
 impl Plan {
-    /// Every condition, on one value.
-    pub fn accepts(&self, s: &State, v: &ValueRec) -> bool {
+    /// Every condition but the value tests, on one value.
+    fn accepts_but_tests(&self, s: &State, v: &ValueRec) -> bool {
         s.can_read(self.user, v.space())
             && self.branches.contains(v.branch())
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id()))
@@ -208,7 +208,6 @@ impl Plan {
             && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
-            && self.tests_pass(v)
     }
 
     /// Every value test; the whole value is rebuilt once for all the tests without a path (a
@@ -222,8 +221,37 @@ impl Plan {
         })
     }
 
-    /// Candidate ids from the narrowest index; a superset of the answer.
-    fn candidates(&self, s: &State) -> Vec<u64> {
+    /// Candidate ids from the narrowest index, a superset of the answer; and whether every
+    /// candidate is known to pass the value tests already (an exact index range).
+    fn candidates(&self, s: &State) -> (Vec<u64>, bool) {
+        if let Some(fs) = &self.features {
+            if self.ids.is_none() && self.hashes.is_none() {
+                let mut ids = Vec::new();
+                let mut exact = true;
+                for set in fs.iter().filter_map(|f| s.by_feature.get(f)) {
+                    match exact_int_range(set, &self.tests) {
+                        Some(more) => ids.extend(more),
+                        None => {
+                            exact = false;
+                            match self
+                                .tests
+                                .iter()
+                                .find_map(|t| index_point(set, t))
+                                .or_else(|| index_range(set, &self.tests))
+                            {
+                                Some(more) => ids.extend(more),
+                                None => ids.extend(set.ids()),
+                            }
+                        }
+                    }
+                }
+                return (ids, exact);
+            }
+        }
+        (self.other_candidates(s), false)
+    }
+
+    fn other_candidates(&self, s: &State) -> Vec<u64> {
         if let Some(ids) = &self.ids {
             return ids.clone();
         }
@@ -236,19 +264,6 @@ impl Plan {
                 .iter()
                 .flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id())))
                 .collect();
-        }
-        if let Some(fs) = &self.features {
-            let mut out = Vec::new();
-            for f in fs {
-                let Some(set) = s.by_feature.get(f) else {
-                    continue;
-                };
-                match self.tests.iter().find_map(|t| index_point(set, t)).or_else(|| index_range(set, &self.tests)) {
-                    Some(ids) => out.extend(ids),
-                    None => out.extend(set.ids()),
-                }
-            }
-            return out;
         }
         if let Some(a) = self.artifacts.first() {
             return s.values_of(Host::Artifact(*a)).collect();
@@ -300,6 +315,37 @@ fn index_point(set: &ValueIndex, t: &ValueTest) -> Option<Vec<u64>> {
         (Op::In, Value::List(items)) if items.iter().all(plain) => Some(items.iter().flat_map(collect).collect()),
         _ => None,
     }
+}
+
+/// The ids the value tests accept, read from the index alone where it can tell exactly: every
+/// test is one int bound (at most one lower and one upper) and the feature holds no floats, so
+/// ints are all the index holds in the bounds' rank (a query's dearest step was re-testing
+/// each candidate it had just taken from the range).
+fn exact_int_range(set: &ValueIndex, tests: &[ValueTest]) -> Option<Vec<u64>> {
+    if tests.is_empty() || set.has_floats() {
+        return None;
+    }
+    let (mut lower, mut upper) = (None, None);
+    for t in tests {
+        if !t.path.is_empty() || !matches!(t.operand, Value::Int(_)) {
+            return None;
+        }
+        let (side, bound) = match t.op {
+            Op::Gt => (&mut lower, Bound::Excluded(&t.operand)),
+            Op::Gte => (&mut lower, Bound::Included(&t.operand)),
+            Op::Lt => (&mut upper, Bound::Excluded(&t.operand)),
+            Op::Lte => (&mut upper, Bound::Included(&t.operand)),
+            Op::Eq | Op::In => return None,
+        };
+        if side.replace(bound).is_some() {
+            return None;
+        }
+    }
+    // An open side ends where the numbers' rank does.
+    let (first, past) = (Value::Float(f64::MIN), Value::Str(String::new()));
+    let start = lower.unwrap_or(Bound::Included(&first));
+    let end = upper.unwrap_or(Bound::Excluded(&past));
+    Some(set.range(start, end).collect())
 }
 
 /// Ids in the part of the ordered index between the tightest lower and upper range operands
@@ -375,10 +421,14 @@ fn rank_start(o: &Value) -> Option<Value> {
 
 /// The matching values, ordered and limited.
 pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
-    let mut ids = p.candidates(s);
+    let (mut ids, exact) = p.candidates(s);
     ids.sort_unstable();
     ids.dedup();
-    let mut out: Vec<&ValueRec> = ids.into_iter().filter_map(|id| s.value(id)).filter(|v| p.accepts(s, v)).collect();
+    let mut out: Vec<&ValueRec> = ids
+        .into_iter()
+        .filter_map(|id| s.value(id))
+        .filter(|v| p.accepts_but_tests(s, v) && (exact || p.tests_pass(v)))
+        .collect();
     match q.order {
         OrderBy::Id => {}
         OrderBy::Value => {
