@@ -233,8 +233,9 @@ pub(super) fn read_chunked(
             std::thread::scope(|scope| {
                 let (tx, rx) = crossbeam_channel::bounded(POOL);
                 // The buffers are made here, so that their memory is returned when the open is
-                // done (made on the reading thread, it would stay in that thread's arena). A
-                // late buffer only means a fresh one: the two sides can never wait on each other.
+                // done (made on the reading thread, it would stay in that thread's arena). The
+                // reader waits at most 50 ms for one to come back and then makes a fresh one,
+                // so neither side can wait on the other for good.
                 let (back, spare) = crossbeam_channel::bounded(POOL + 2);
                 for _ in 0..POOL {
                     let _ = back.try_send(Vec::with_capacity(chunk));

@@ -126,7 +126,7 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
     ValueRecord {
         id: v.id(),
         feature_id: v.feature(),
-        value: v.value().into_owned(),
+        value: v.value(),
         hash: ValueHash(v.hash),
         branch_id: v.branch(),
         created_on_id: v.created_on(),

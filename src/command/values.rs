@@ -332,7 +332,7 @@ impl Session {
                         _ => continue,
                     },
                 };
-                out.entry(name).or_default().push(v.value().into_owned());
+                out.entry(name).or_default().push(v.value());
             }
             Ok(out)
         })

@@ -4,7 +4,6 @@
 use crate::codec;
 use crate::event::Role;
 use crate::value::{Dtype, Value, ValueHash};
-use std::borrow::Cow;
 use thin_vec::ThinVec;
 
 /// A user. Handles are unique ignoring case.
@@ -118,8 +117,8 @@ impl Kept {
         }
     }
 
-    fn get(&self) -> Cow<'_, Value> {
-        Cow::Owned(match *self {
+    fn get(&self) -> Value {
+        match *self {
             Kept::Null => Value::Null,
             Kept::Bool(b) => Value::Bool(b),
             Kept::Int(i) => Value::Int(i),
@@ -133,7 +132,7 @@ impl Kept {
                 debug_assert!(v.is_ok(), "a kept value's canonical bytes do not decode");
                 v.unwrap_or(Value::Null)
             }
-        })
+        }
     }
 }
 
@@ -238,18 +237,18 @@ impl ValueRec {
 
     /// The value: rebuilt, without allocating for a scalar, decoded from its canonical bytes
     /// for a string, list or dict.
-    pub fn value(&self) -> Cow<'_, Value> {
+    pub fn value(&self) -> Value {
         self.value.get()
     }
 
     /// The value at a dict key path (the whole value for an empty path), as `Value::at_path`
     /// finds it; only that part of a dict is decoded.
-    pub fn value_at(&self, path: &[String]) -> Option<Cow<'_, Value>> {
+    pub fn value_at(&self, path: &[String]) -> Option<Value> {
         match (&self.value, path) {
             (_, []) => Some(self.value()),
             (Kept::Canon(b), _) => {
                 let part = codec::at_path(b, path)?;
-                codec::decode_value(part, codec::MAX_NESTING).ok().map(Cow::Owned)
+                codec::decode_value(part, codec::MAX_NESTING).ok()
             }
             _ => None,
         }
