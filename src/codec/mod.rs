@@ -6,7 +6,9 @@
 //! canonical encoding of `canon`. bincode is unmaintained, so every use of it is here.
 //!
 //! Decoding never panics and never allocates more than its input allows: bincode's limit is
-//! the input length, and the canonical decoder refuses counts beyond the remaining bytes.
+//! the input length, and the canonical decoder refuses counts beyond the remaining bytes. The
+//! one exception is bounded by the caller: a snapshot's value slots (deleted values leave
+//! slots without bytes) may number at most the log's length, which the caller passes in.
 
 mod canon;
 mod chunks;
