@@ -90,35 +90,16 @@ impl<'a> Reader<'a> {
 /// `chunks` after the section. Records are pushed, not written into pre-filled slots: filling
 /// hundreds of megabytes with `None` first was a pass over memory of its own at open.
 pub(super) fn decode(chunks: &mut Chunks, values: &mut Vec<Option<ValueRec>>, slots: usize) -> Result<usize> {
-    let (count, used) = loop {
-        let at_hand = chunks.avail();
-        let mut r = Reader(at_hand);
-        match r.var() {
-            Ok(n) => break (n, at_hand.len() - r.0.len()),
-            Err(Stop::Short) if chunks.more() => {}
-            Err(Stop::Short) => return Err(bad("truncated value image")),
-            Err(Stop::Bad(e)) => return Err(e),
-        }
-    };
-    chunks.advance(used);
+    let count = next(chunks, |r| r.var())?;
     let count = usize::try_from(count)
         .ok()
         .filter(|n| n.checked_mul(MIN_VALUE).is_some_and(|need| need <= chunks.remaining()))
         .ok_or_else(|| bad(format!("{count} values cannot fit in the file")))?;
     let mut prev = (0u64, 0i64);
     for _ in 0..count {
-        let (rec, used) = loop {
-            let at_hand = chunks.avail();
-            let mut r = Reader(at_hand);
-            match one(&mut r, prev, slots) {
-                Ok(rec) => break (rec, at_hand.len() - r.0.len()),
-                Err(Stop::Short) if chunks.more() => {}
-                Err(Stop::Short) => return Err(bad("truncated value image")),
-                Err(Stop::Bad(e)) => return Err(e),
-            }
-        };
-        chunks.advance(used);
+        let rec = next(chunks, |r| one(r, prev, slots))?;
         prev = (rec.id(), rec.created_at);
+        // `one` checked 1 <= id <= slots.
         let idx = (rec.id() - 1) as usize;
         // Ids ascend, so the ids skipped since the last one are deleted values.
         values.resize_with(idx, || None);
@@ -126,6 +107,25 @@ pub(super) fn decode(chunks: &mut Chunks, values: &mut Vec<Option<ValueRec>>, sl
     }
     values.resize_with(slots, || None);
     Ok(count)
+}
+
+/// Reads one item with `read` from the bytes at hand, joining the next chunk to them while
+/// they end inside it.
+fn next<T>(chunks: &mut Chunks, mut read: impl FnMut(&mut Reader) -> Result<T, Stop>) -> Result<T> {
+    loop {
+        let at_hand = chunks.avail();
+        let mut r = Reader(at_hand);
+        match read(&mut r) {
+            Ok(item) => {
+                let used = at_hand.len() - r.0.len();
+                chunks.advance(used);
+                return Ok(item);
+            }
+            Err(Stop::Short) if chunks.more() => {}
+            Err(Stop::Short) => return Err(bad("truncated value image")),
+            Err(Stop::Bad(e)) => return Err(e),
+        }
+    }
 }
 
 /// One value record after the one with `prev` (id, created_at); its id is at most `slots`.
