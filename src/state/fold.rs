@@ -6,7 +6,7 @@ use super::id_set::IdSet;
 use super::links::LinkMeta;
 use super::records::*;
 use super::NewValue;
-use super::{dedup_key, State, MAIN};
+use super::{dedup_key, State, ValueIndex, MAIN};
 use crate::event::{Event, EventData, RecordType};
 
 /// Why an event could not be folded.
@@ -227,7 +227,7 @@ impl State {
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature()).or_default().insert(&v.value(), v.id());
+        self.by_feature.entry(v.feature()).or_default().insert_entry(ValueIndex::entry_of(v));
         self.by_branch.entry(v.branch()).or_default().add(v.id());
         self.by_space.entry(v.space()).or_default().add(v.id());
         self.by_creator.entry(v.created_by()).or_default().add(v.id());
@@ -258,7 +258,7 @@ impl State {
                 }
                 let feature = v.feature();
                 if let Some(set) = self.by_feature.get_mut(&feature) {
-                    set.remove(&v.value(), id);
+                    set.remove_entry(ValueIndex::entry_of(&v));
                 }
             }
             RecordType::Feature => {

@@ -42,7 +42,7 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
     let mut rest: Groups<Option<u64>, OrdEntry> = Groups::default();
     let mut unordered: Groups<Option<u64>, u64> = Groups::default();
     for v in values.iter().flatten() {
-        match ValueIndex::entry(&v.value(), v.id()) {
+        match ValueIndex::entry_of(v) {
             Entry::Num(key) => nums.push(v.feature(), key),
             Entry::Ordered(entry) => rest.push(v.feature(), entry),
             Entry::Unordered(id) => unordered.push(v.feature(), id),

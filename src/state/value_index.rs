@@ -9,6 +9,7 @@
 //! ids: cloning every dict into the index was a tenth of an open.
 
 use super::id_set::IdSet;
+use super::ValueRec;
 use crate::value::{cmp_order, Value};
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -175,8 +176,27 @@ impl ValueIndex {
         }
     }
 
+    /// The entry a record's value makes. A list or dict is kept by id alone, so it is not
+    /// decoded for it (at open that was every dict of the store, decoded and dropped).
+    pub fn entry_of(v: &ValueRec) -> Entry {
+        match v.is_list_or_dict() {
+            true => Entry::Unordered(v.id()),
+            false => Self::entry(&v.value(), v.id()),
+        }
+    }
+
+    #[cfg(test)]
     pub fn insert(&mut self, value: &Value, id: u64) {
-        match Self::entry(value, id) {
+        self.insert_entry(Self::entry(value, id));
+    }
+
+    #[cfg(test)]
+    pub fn remove(&mut self, value: &Value, id: u64) {
+        self.remove_entry(Self::entry(value, id));
+    }
+
+    pub fn insert_entry(&mut self, entry: Entry) {
+        match entry {
             Entry::Num(k) if is_float_key(k.1) => {
                 self.floats.insert(k);
             }
@@ -190,8 +210,8 @@ impl ValueIndex {
         }
     }
 
-    pub fn remove(&mut self, value: &Value, id: u64) {
-        match Self::entry(value, id) {
+    pub fn remove_entry(&mut self, entry: Entry) {
+        match entry {
             Entry::Num(k) if is_float_key(k.1) => {
                 self.floats.remove(&k);
             }
