@@ -11,7 +11,8 @@
 //!           created_at − previous created_at zigzag (the first from 0)
 //! ```
 //!
-//! Values are decoded straight into their slots, borrowing the canonical bytes from the file.
+//! Values are decoded straight into their slots from the chunk they arrived in: scalars
+//! decoded, strings, lists and dicts checked and kept as their canonical bytes.
 
 use super::chunks::Chunks;
 use crate::error::{Error, Result};
