@@ -6,6 +6,7 @@
 mod dedup;
 mod fold;
 mod id_set;
+mod int_set;
 mod links;
 mod rebuild;
 mod records;
