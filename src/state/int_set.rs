@@ -20,8 +20,12 @@ pub(crate) type Key = (u64, u32);
 /// Pairs per fence.
 const STRIDE: usize = 64;
 
-/// Pending changes merge once they reach an eighth of the vector, or this many.
+/// Pending changes merge once they reach an eighth of the vector, or this many (fewer in unit
+/// tests, so that their small sets merge often).
+#[cfg(not(test))]
 const MIN_PENDING: usize = 1024;
+#[cfg(test)]
+const MIN_PENDING: usize = 8;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IntSet {
