@@ -91,6 +91,32 @@ pub(crate) struct Log {
     /// crash keeps (see `drop_unsynced`).
     appended: Arc<AtomicU64>,
     synced: Arc<AtomicU64>,
+    /// Last, so that it drops after `db` and `tree`: see [`LockRelease`].
+    release: Option<Arc<LockRelease>>,
+}
+
+/// Dropped with the last handle of a log on disk: waits until sled has let go of the store's
+/// file lock. sled's background tasks hold the file for a moment after its last handle drops,
+/// and an open of the same store in that moment failed as "held by another process" (the
+/// CLI's import, which builds a store and then opens it, did so under load in 1 of 20 runs).
+/// The wait is bounded (2 s), should another process have taken the store in the meantime.
+struct LockRelease(PathBuf);
+
+impl Drop for LockRelease {
+    fn drop(&mut self) {
+        let Ok(file) = File::open(&self.0) else { return };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match file.try_lock() {
+                // Ours now, so sled's is gone; closing the file releases it again.
+                Ok(()) => return,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 impl Log {
@@ -112,6 +138,7 @@ impl Log {
         }
         let mut log = Self::init(db, Some(Arc::new(data_file)))?;
         log.dir = Some(Arc::new(dir.to_path_buf()));
+        log.release = Some(Arc::new(LockRelease(dir.join("db"))));
         Ok(log)
     }
 
@@ -154,6 +181,7 @@ impl Log {
             blobs_synced: Arc::default(),
             appended: Arc::default(),
             synced: Arc::default(),
+            release: None,
         })
     }
 

@@ -175,3 +175,23 @@ fn concurrent_add_values_on_one_artifact_accumulate_without_duplicates() {
     // feature + artifact + 100 creates + 100 links.
     check(store.head().0, 202);
 }
+
+/// A store dropped and opened again at once, in the same process, in both modes: sled's
+/// background work may still hold the file lock for a moment after the last handle goes, and
+/// the reopen used to fail then as "held by another process" (seen under load, in the CLI's
+/// import, which builds a store and then opens it).
+#[test]
+fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (round, options) in [buffered(), fvstore::Options::default()].into_iter().cycle().take(40).enumerate() {
+        let store = Store::open_with(tmp.path(), options).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let me = store.session();
+        for i in 0..50 {
+            me.get_or_create(None, (round * 100 + i) as i64).unwrap();
+        }
+        drop(me);
+        drop(store);
+    }
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 50);
+}
