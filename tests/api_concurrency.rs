@@ -186,12 +186,12 @@ fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
     for (round, options) in [buffered(), fvstore::Options::default()].into_iter().cycle().take(40).enumerate() {
         let store = Store::open_with(tmp.path(), options).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let me = store.session();
-        for i in 0..50 {
+        for i in 0..20 {
             me.get_or_create(None, (round * 100 + i) as i64).unwrap();
         }
         drop(me);
         drop(store);
     }
     let store = Store::open(tmp.path()).unwrap();
-    assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 50);
+    assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 20);
 }
