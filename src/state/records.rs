@@ -256,7 +256,10 @@ impl ValueRec {
 
     /// Whether the value is a list or a dict (known without decoding it).
     pub fn is_list_or_dict(&self) -> bool {
-        matches!(&self.value, Kept::Canon(b) if matches!(b.first(), Some(&codec::TAG_LIST | &codec::TAG_DICT)))
+        match &self.value {
+            Kept::Canon(b) => matches!(b.first(), Some(&codec::TAG_LIST | &codec::TAG_DICT)),
+            _ => false,
+        }
     }
 
     /// Appends the value's canonical encoding (a snapshot's values section).
