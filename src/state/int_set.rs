@@ -63,7 +63,7 @@ impl IntSet {
     pub fn insert(&mut self, k: Key) -> bool {
         let above_all = self.sorted.last().is_none_or(|last| *last < k) && self.added.last().is_none_or(|l| *l < k);
         if above_all {
-            if self.sorted.len() % STRIDE == 0 {
+            if self.sorted.len().is_multiple_of(STRIDE) {
                 self.fences.push(k);
             }
             self.sorted.push(k);
