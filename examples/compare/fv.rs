@@ -18,7 +18,7 @@ pub fn mix(t: usize, i: u64) -> u64 {
 /// The dict value number `i`: `{"batch": i, "nested": {"ok": i even}, "tissue": "t<i % 50>"}`.
 pub fn dict(i: u64) -> Value {
     let mut nested = BTreeMap::new();
-    nested.insert("ok".to_string(), Value::Bool(i % 2 == 0));
+    nested.insert("ok".to_string(), Value::Bool(i.is_multiple_of(2)));
     let mut m = BTreeMap::new();
     m.insert("batch".to_string(), Value::Int(i as i64));
     m.insert("nested".to_string(), Value::Dict(nested));

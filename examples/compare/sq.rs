@@ -88,7 +88,7 @@ fn now_text() -> String {
 }
 
 fn dict_json(i: u64) -> String {
-    format!(r#"{{"batch":{i},"nested":{{"ok":{}}},"tissue":"t{}"}}"#, i % 2 == 0, i % 50)
+    format!(r#"{{"batch":{i},"nested":{{"ok":{}}},"tissue":"t{}"}}"#, i.is_multiple_of(2), i % 50)
 }
 
 /// get_or_create: SELECT by (feature_id, hash), INSERT on a miss. Returns (id, created).
