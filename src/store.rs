@@ -108,6 +108,11 @@ impl Draft {
         self.events.push(Event { seq: 0, at: 0, actor: 0, run: None, record, data, prev: [0; 32], hash: [0; 32] });
     }
 
+    /// Room for `n` more events.
+    pub fn reserve(&mut self, n: usize) {
+        self.events.reserve(n);
+    }
+
     /// The id the next value created by this draft will get.
     pub fn next_value_id(&self, s: &State) -> u64 {
         s.next_value() + self.values_created
