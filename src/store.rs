@@ -371,6 +371,11 @@ impl Store {
         let mut last = s.last_at;
         let mut seq = s.seq;
         let mut events = draft.events;
+        // A draft sized for the most its command could make may hold far fewer (add_values of
+        // values mostly linked already): what waits in the writer's queue keeps only its events.
+        if events.capacity() - events.len() > 64 && events.capacity() > events.len().saturating_mul(2) {
+            events.shrink_to_fit();
+        }
         for e in &mut events {
             seq += 1;
             last = next_stamp(now, last);
@@ -577,4 +582,33 @@ fn write_snapshot(
         log.sync()?;
     }
     snapshot::write(dir, seq, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, Draft, Store};
+    use crate::event::{EventData, RecordRef, RecordType};
+
+    /// A draft reserved for many events but holding few is sealed into a vector of about its
+    /// length (it may wait in the writer's queue), while a small draft is left as it is.
+    #[test]
+    fn sealing_drops_a_drafts_unused_room() {
+        let store = Store::temporary().unwrap_or_else(|e| panic!("{e}"));
+        let seal = |reserve: usize, events: u64| {
+            let mut d = Draft::default();
+            d.reserve(reserve);
+            for id in 1..=events {
+                d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);
+            }
+            let s = store.inner.state.read();
+            store.seal(&s, &Context::default(), d)
+        };
+        let few = seal(2_000, 2);
+        assert_eq!(few.len(), 2);
+        assert!(few.capacity() <= 4, "2 events kept room for {}", few.capacity());
+        let full = seal(2_000, 2_000);
+        assert_eq!((full.len(), full.capacity()), (2_000, 2_000));
+        let one = seal(0, 1);
+        assert_eq!(one.len(), 1);
+    }
 }
