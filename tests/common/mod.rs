@@ -49,19 +49,10 @@ pub fn open(dir: &Path) -> Store {
     Store::open_with(dir, buffered()).unwrap()
 }
 
-/// Opens `dir` again right after its last handle was dropped; sled releases its file lock from
-/// a background thread a moment later, so this retries briefly.
+/// Opens `dir` again right after its last handle was dropped. No retry: the last handle waits
+/// until sled has released the store's file lock, so an immediate open must succeed.
 pub fn reopen(dir: &Path, options: Options) -> Store {
-    for _ in 0..100 {
-        match Store::open_with(dir, options.clone()) {
-            Ok(store) => return store,
-            Err(e) if e.message().contains("held by another process") => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            Err(e) => panic!("reopen {}: {e}", dir.display()),
-        }
-    }
-    panic!("{} stayed locked", dir.display())
+    Store::open_with(dir, options).unwrap_or_else(|e| panic!("reopen {}: {e}", dir.display()))
 }
 
 pub fn value_ref(id: u64) -> RecordRef {

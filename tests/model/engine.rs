@@ -95,35 +95,24 @@ impl Engine {
         Ok(kept)
     }
 
-    /// Opens the directory (retrying while sled's lock is released); checks that head and
-    /// state hash equal `before` and that `verify` agrees, when given.
+    /// Opens the directory (at once: the last handle waited for sled's lock to be released);
+    /// checks that head and state hash equal `before` and that `verify` agrees, when given.
     fn open_again(&mut self, before: Option<Identity>) -> Result<(), String> {
-        let mut last = String::new();
-        for _ in 0..50 {
-            match Store::open_with(self.dir.path().join("db"), options()) {
-                Ok(s) => {
-                    if let Some(before) = before {
-                        let after = (s.head(), s.state_hash());
-                        if after != before {
-                            return Err(format!("head and state hash before reopen {before:?}, after {after:?}"));
-                        }
-                        let v = s.verify().map_err(|e| format!("verify after reopen: {e}"))?;
-                        if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
-                            return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
-                        }
-                    }
-                    self.feed = Some(s.subscribe(1).map_err(|e| format!("subscribe after reopen: {e}"))?);
-                    self.delivered.clear();
-                    self.store = Some(s);
-                    return Ok(());
-                }
-                Err(e) => {
-                    last = e.to_string();
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
+        let s = Store::open_with(self.dir.path().join("db"), options()).map_err(|e| format!("reopen failed: {e}"))?;
+        if let Some(before) = before {
+            let after = (s.head(), s.state_hash());
+            if after != before {
+                return Err(format!("head and state hash before reopen {before:?}, after {after:?}"));
+            }
+            let v = s.verify().map_err(|e| format!("verify after reopen: {e}"))?;
+            if (v.events, v.head, v.state_hash) != (before.0 .0, before.0, before.1) {
+                return Err(format!("verify after reopen disagrees: {v:?}, expected {before:?}"));
             }
         }
-        Err(format!("reopen failed: {last}"))
+        self.feed = Some(s.subscribe(1).map_err(|e| format!("subscribe after reopen: {e}"))?);
+        self.delivered.clear();
+        self.store = Some(s);
+        Ok(())
     }
 
     /// Runs one operation (not `Reopen`) in a session.
