@@ -293,9 +293,9 @@ impl ValueIndex {
     }
 }
 
-/// Can a range have entries? (`BTreeSet::range` panics on a start above its end, so both
-/// trees' walks check this first.)
-fn nonempty<T: Ord>(l: &Bound<T>, u: &Bound<T>) -> bool {
+/// Can a range have entries? (`BTreeSet::range` panics on a start above its end, so every
+/// walk of the index, the int set's pending tree included, checks this first.)
+pub(super) fn nonempty<T: Ord>(l: &Bound<T>, u: &Bound<T>) -> bool {
     match (l, u) {
         (Bound::Included(a), Bound::Included(b)) => a <= b,
         (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a < b,
