@@ -279,8 +279,34 @@ impl Log {
     }
 
     /// Every event with `seq >= from`, in order, checked for gaps. The chain is checked by the
-    /// caller, which knows the hash before `from`.
+    /// caller, which knows the hash before `from`. Ends after the first error.
     pub fn read_from(&self, from: u64) -> impl Iterator<Item = Result<Event>> + '_ {
+        let mut cursor = self.cursor(from);
+        let mut pending = Vec::new().into_iter();
+        let mut done = false;
+        std::iter::from_fn(move || loop {
+            if let Some(e) = pending.next() {
+                return Some(Ok(e));
+            }
+            if done {
+                return None;
+            }
+            let mut events = Vec::new();
+            match cursor.next_into(&mut events) {
+                Ok(true) => pending = events.into_iter(),
+                Ok(false) => done = true,
+                Err(why) => {
+                    done = true;
+                    return Some(Err(why));
+                }
+            }
+        })
+    }
+
+    /// A reader of the events with `seq >= from` that decodes each record straight into the
+    /// caller's vector: replay's path, where moving every event through an iterator again
+    /// was a fifth of the reading thread's time.
+    pub fn cursor(&self, from: u64) -> Cursor {
         let start = self
             .tree
             .range(..=codec::seq_key(from.max(1)))
@@ -288,34 +314,7 @@ impl Log {
             .and_then(|r| r.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| codec::seq_key(0).to_vec());
-        let mut expected: Option<u64> = None;
-        self.tree
-            .range(start..)
-            .flat_map(move |item| {
-                let batch = item.map_err(Error::from).and_then(|(k, v)| {
-                    let key = codec::key_seq(&k)?;
-                    let b = codec::decode_batch(&v).map_err(|e| at(e, key))?;
-                    if b.events.first().map(|e| e.seq) != Some(key) {
-                        return Err(Error::corrupt(Some(key), "commit batch does not start at its key"));
-                    }
-                    Ok(b.events)
-                });
-                match batch {
-                    Ok(events) => events.into_iter().map(Ok).collect::<Vec<_>>(),
-                    Err(e) => vec![Err(e)],
-                }
-            })
-            .filter(move |r| !matches!(r, Ok(e) if e.seq < from))
-            .map(move |r| {
-                let e = r?;
-                if let Some(x) = expected {
-                    if e.seq != x {
-                        return Err(Error::corrupt(Some(x), format!("log gap: expected event {x}, found {}", e.seq)));
-                    }
-                }
-                expected = Some(e.seq + 1);
-                Ok(e)
-            })
+        Cursor { records: self.tree.range(start..), from, expected: None }
     }
 
     /// The raw trees, for `dump` and damage tests: (tree name, key, value) in order.
@@ -326,6 +325,55 @@ impl Log {
     /// Bytes sled reports on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// Reads the log in order, record by record; see [`Log::cursor`].
+pub struct Cursor {
+    records: sled::Iter,
+    from: u64,
+    /// The seq the next event must have, once one was read.
+    expected: Option<u64>,
+}
+
+impl Cursor {
+    /// Appends the next record's events (those with `seq >= from`) to `out`; false at the end
+    /// of the log. On an error `out` is as it was.
+    pub fn next_into(&mut self, out: &mut Vec<Event>) -> Result<bool> {
+        loop {
+            let Some(item) = self.records.next() else { return Ok(false) };
+            let (k, v) = item?;
+            let key = codec::key_seq(&k)?;
+            let start = out.len();
+            codec::decode_batch_into(&v, out).map_err(|e| at(e, key))?;
+            let checked = self.check(key, out.get(start..).unwrap_or_default());
+            if let Err(why) = checked {
+                out.truncate(start);
+                return Err(why);
+            }
+            // Only the first record read can hold events before `from`.
+            let before = out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < self.from).count();
+            out.drain(start..start + before);
+            if out.len() > start {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Does a record's batch start at its key, and continue the log without a gap?
+    fn check(&mut self, key: u64, events: &[Event]) -> Result<()> {
+        if events.first().map(|e| e.seq) != Some(key) {
+            return Err(Error::corrupt(Some(key), "commit batch does not start at its key"));
+        }
+        for e in events.iter().filter(|e| e.seq >= self.from) {
+            if let Some(x) = self.expected {
+                if e.seq != x {
+                    return Err(Error::corrupt(Some(x), format!("log gap: expected event {x}, found {}", e.seq)));
+                }
+            }
+            self.expected = Some(e.seq + 1);
+        }
+        Ok(())
     }
 }
 

@@ -1,16 +1,31 @@
 //! Folding the log into a state: reading and checking events (sled's iterator, decoding, the
-//! chain and each event's hash) on one thread while this one folds, so a replay uses both
-//! cores. Reading is the larger half: instrumented on 1M values, the folding thread waited for
-//! the next chunk at nine chunks in ten.
+//! chain) on one thread while this one folds, so a replay uses both cores. Recomputing each
+//! event's hash, the largest single cost (a third of the reading thread's time on 1M values),
+//! goes to whichever thread has room: the reader hashes a chunk itself only while the folding
+//! thread is behind (two chunks queued), and otherwise leaves it to the folder, which checks
+//! it just before folding. Each event's hash depends only on its own bytes and its stored
+//! `prev`, so where it is computed does not change what is checked, and both threads still
+//! meet the events in log order, so the first problem in log order is the one reported.
 
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::log::Log;
 use crate::state::State;
+use crossbeam_channel::{Receiver, Sender};
 
 /// Events handed from the reading thread to the folding one at a time.
 const CHUNK: usize = 1024;
+
+/// Chunks queued for the folder at which the reader starts hashing them itself.
+const BEHIND: usize = 2;
+
+/// A run of events in log order, linked to each other and to what came before.
+struct Chunk {
+    events: Vec<Event>,
+    /// Every event's hash was already checked against its contents.
+    hashed: bool,
+}
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
 /// The first problem found (in log order) is the error, as in a one-thread replay.
@@ -32,62 +47,187 @@ pub(crate) fn fold_log(
     state.begin_replay();
     let start = (state.seq, state.head);
     std::thread::scope(|scope| {
-        let (tx, rx) = crossbeam_channel::bounded::<Result<Vec<Event>>>(4);
-        scope.spawn(move || {
-            let mut last = start;
-            let mut chunk = Vec::with_capacity(CHUNK);
-            for e in log.read_from(start.0 + 1) {
-                let checked = match e {
-                    Ok(e) if e.seq > to => break,
-                    Ok(e) => check_link(last, &e).map(|()| e),
-                    Err(why) => Err(why),
-                };
-                let e = match checked {
-                    Ok(e) => e,
-                    Err(why) => {
-                        // Everything before the problem is folded first, then it is reported.
-                        let _ = tx.send(Ok(std::mem::take(&mut chunk)));
-                        let _ = tx.send(Err(why));
-                        return;
-                    }
-                };
-                last = (e.seq, e.hash);
-                chunk.push(e);
-                if chunk.len() == CHUNK
-                    && tx.send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).is_err()
-                {
-                    return; // the folding side stopped at an error of its own
-                }
-            }
-            let _ = tx.send(Ok(chunk));
-        });
+        let (tx, rx) = crossbeam_channel::bounded::<Result<Chunk>>(4);
+        // Emptied chunk vectors go back to the reader: a fresh 1,024-event vector is large
+        // enough for the allocator to map and fault in anew each time.
+        let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<Event>>(8);
+        scope.spawn(move || read(log, start, to, &tx, &back_rx));
         // Returning early drops `rx`, which stops the reader at its next send.
-        for events in rx.iter() {
-            for e in events? {
-                state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
+        for chunk in rx.iter() {
+            let Chunk { mut events, hashed } = chunk?;
+            for e in &events {
+                if !hashed {
+                    check_hash(e)?;
+                }
+                state.fold(e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
                 after(&state)?;
             }
+            events.clear();
+            let _ = back_tx.try_send(events);
         }
         Ok::<(), Error>(())
     })?;
     Ok(state)
 }
 
-/// Is `e` the valid next event after `state`: the next seq, chained, and hashing to itself?
-pub(crate) fn check_next(state: &State, e: &Event) -> Result<()> {
-    check_link((state.seq, state.head), e)
+/// The reading thread: sends the events after `start` up to `to` in chunks, then the first
+/// problem found, if any, after every event before it.
+fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, back: &Receiver<Vec<Event>>) {
+    let mut last = start;
+    let mut cursor = log.cursor(start.0 + 1);
+    let mut events = Vec::with_capacity(CHUNK + CHUNK / 2);
+    loop {
+        let new = events.len();
+        let linked = cursor.next_into(&mut events).map(|more| {
+            // Link the new events, and leave out those past `to`.
+            let mut bad = None;
+            let mut keep = events.len();
+            for (i, e) in events.iter().enumerate().skip(new) {
+                if e.seq > to {
+                    keep = i;
+                    break;
+                }
+                if let Err(why) = check_order(last, e) {
+                    keep = i;
+                    bad = Some(why);
+                    break;
+                }
+                last = (e.seq, e.hash);
+            }
+            let end = keep < events.len() || !more;
+            events.truncate(keep);
+            (end, bad)
+        });
+        let (end, bad) = match linked {
+            Ok(x) => x,
+            Err(why) => (true, Some(why)),
+        };
+        if end || events.len() >= CHUNK {
+            // Everything before a problem is folded first, then it is reported, unless
+            // hashing that part finds an earlier one.
+            if !send(tx, std::mem::take(&mut events)) {
+                return;
+            }
+            if end {
+                if let Some(why) = bad {
+                    let _ = tx.send(Err(why));
+                }
+                return;
+            }
+            events = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK + CHUNK / 2));
+        }
+    }
 }
 
-/// Is `e` the valid next event after the event `(seq, hash)`?
-fn check_link((seq, head): (u64, [u8; 32]), e: &Event) -> Result<()> {
+/// Sends a chunk, hashing it first if the folder is behind. False when the reader should
+/// stop: a hash did not match (sent after the events before it), or the folder is gone.
+fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>) -> bool {
+    if tx.len() < BEHIND {
+        return tx.send(Ok(Chunk { events, hashed: false })).is_ok();
+    }
+    let bad = events.iter().position(|e| check_hash(e).is_err());
+    let Some(at) = bad else {
+        return tx.send(Ok(Chunk { events, hashed: true })).is_ok();
+    };
+    let rest = events.split_off(at);
+    let _ = tx.send(Ok(Chunk { events, hashed: true }));
+    if let Some(Err(why)) = rest.first().map(check_hash) {
+        let _ = tx.send(Err(why));
+    }
+    false
+}
+
+/// Is `e` the valid next event after `state`: the next seq, chained, and hashing to itself?
+pub(crate) fn check_next(state: &State, e: &Event) -> Result<()> {
+    check_order((state.seq, state.head), e)?;
+    check_hash(e)
+}
+
+/// Does `e` follow the event `(seq, hash)`: the next seq, and its `prev` that event's hash?
+fn check_order((seq, head): (u64, [u8; 32]), e: &Event) -> Result<()> {
     if e.seq != seq + 1 {
         return Err(Error::corrupt(Some(seq + 1), format!("expected event {}, found {}", seq + 1, e.seq)));
     }
     if e.prev != head {
         return Err(Error::corrupt(Some(e.seq), "hash chain broken: prev does not match the previous event's hash"));
     }
+    Ok(())
+}
+
+/// Does `e`'s stored hash match its contents?
+fn check_hash(e: &Event) -> Result<()> {
     if codec::event_hash(e) != e.hash {
         return Err(Error::corrupt(Some(e.seq), "event hash does not match its contents (tampered or damaged)"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventData, RecordRef, RecordType};
+
+    /// `n` chained user creations from seq 1, each hashing to itself.
+    fn chain(n: u64) -> Vec<Event> {
+        let mut prev = [0; 32];
+        (1..=n)
+            .map(|seq| {
+                let mut e = Event {
+                    seq,
+                    at: seq as i64 * 1_000,
+                    actor: 1,
+                    run: None,
+                    record: RecordRef { kind: RecordType::User, id: seq },
+                    data: EventData::CreateUser { handle: format!("u{seq}") },
+                    prev,
+                    hash: [0; 32],
+                };
+                e.hash = codec::event_hash(&e);
+                prev = e.hash;
+                e
+            })
+            .collect()
+    }
+
+    /// What the folder receives after `send` of `events` with `queued` chunks already waiting.
+    fn received(queued: usize, events: Vec<Event>) -> (bool, Vec<Result<(usize, bool)>>) {
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        for _ in 0..queued {
+            assert!(tx.send(Ok(Chunk { events: Vec::new(), hashed: false })).is_ok());
+        }
+        let go_on = send(&tx, events);
+        drop(tx);
+        let got = rx.iter().skip(queued).map(|c| c.map(|c| (c.events.len(), c.hashed))).collect();
+        (go_on, got)
+    }
+
+    #[test]
+    fn the_reader_hashes_only_when_the_folder_is_behind() {
+        let (go_on, got) = received(BEHIND - 1, chain(10));
+        assert!(go_on);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(10, false)));
+        let (go_on, got) = received(BEHIND, chain(10));
+        assert!(go_on);
+        assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(10, true)));
+    }
+
+    #[test]
+    fn a_bad_hash_found_by_the_reader_comes_after_the_events_before_it() {
+        let mut events = chain(10);
+        if let Some(e) = events.get_mut(6) {
+            e.at += 1; // contents changed, stored hash kept
+        }
+        let (go_on, got) = received(BEHIND, events);
+        assert!(!go_on, "the reader must stop at a bad hash");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(6, true)));
+        match got.get(1) {
+            Some(Err(Error::Corruption { at, reason })) => {
+                assert_eq!(*at, Some(7));
+                assert!(reason.contains("hash"), "{reason}");
+            }
+            other => panic!("expected a corruption at event 7, got {other:?}"),
+        }
+    }
 }

@@ -429,15 +429,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A format 1 batch.
-    pub fn batch(&mut self) -> Result<Batch> {
+    /// A format 1 batch, appended to `out` (partly, on an error).
+    pub fn batch_into(&mut self, out: &mut Vec<Event>) -> Result<()> {
         // The smallest event (a `Delete`) takes 8+8+8+1+12+4+64 bytes.
         let n = self.len(105, 105)?;
-        let events = (0..n).map(|_| self.event()).collect::<Result<Vec<_>>>()?;
-        Ok(Batch { events })
+        out.reserve(n);
+        for _ in 0..n {
+            out.push(self.event()?);
+        }
+        Ok(())
     }
 
-    /// A format 2 batch: sequence numbers and `prev` hashes filled in from the chain.
-    pub fn batch2(&mut self) -> Result<Batch> {
+    /// A format 2 batch, appended to `out` (partly, on an error): sequence numbers and `prev`
+    /// hashes filled in from the chain.
+    pub fn batch2_into(&mut self, out: &mut Vec<Event>) -> Result<()> {
         // The smallest event takes 1+1+1+2+1+32 bytes.
         let n = self.len(38, 38)?;
         if n == 0 {
@@ -446,7 +451,7 @@ impl<'a> Reader<'a> {
         let first = self.u64()?;
         let mut prev: [u8; 32] = self.arr()?;
         let mut at = 0i64;
-        let mut events = Vec::with_capacity(n);
+        out.reserve(n);
         for i in 0..n as u64 {
             let seq = first.checked_add(i).ok_or_else(|| Error::corrupt(None, "sequence numbers overflow"))?;
             at = at.wrapping_add(self.i64()?);
@@ -461,9 +466,9 @@ impl<'a> Reader<'a> {
                 hash: self.arr()?,
             };
             prev = e.hash;
-            events.push(e);
+            out.push(e);
         }
-        Ok(Batch { events })
+        Ok(())
     }
 
     pub fn finish(&self, what: &str) -> Result<()> {
@@ -553,7 +558,9 @@ mod tests {
         let mut got = Vec::new();
         put_batch(&b, &mut got);
         assert_eq!(got, want);
-        assert_eq!(Reader::new(&got, Ints::Fixed).batch().ok(), Some(b));
+        let mut back = Vec::new();
+        assert!(Reader::new(&got, Ints::Fixed).batch_into(&mut back).is_ok());
+        assert_eq!(back, b.events);
     }
 
     #[test]
@@ -592,10 +599,12 @@ mod tests {
         let mut v2 = Vec::new();
         put_batch2(&b, &mut v2);
         let mut r = Reader::new(&v2, Ints::Var);
-        assert_eq!(r.batch2().ok().as_ref(), Some(&b));
+        let mut back = Vec::new();
+        assert!(r.batch2_into(&mut back).is_ok());
+        assert_eq!(back, b.events);
         assert!(r.finish("batch").is_ok());
         for cut in 0..v2.len() {
-            assert!(Reader::new(&v2[..cut], Ints::Var).batch2().is_err(), "cut at {cut}");
+            assert!(Reader::new(&v2[..cut], Ints::Var).batch2_into(&mut Vec::new()).is_err(), "cut at {cut}");
         }
         let mut v1 = Vec::new();
         put_batch(&b, &mut v1);
@@ -612,7 +621,9 @@ mod tests {
         assert!(chained(&big));
         let mut v = Vec::new();
         put_batch2(&big, &mut v);
-        assert_eq!(Reader::new(&v, Ints::Var).batch2().ok(), Some(big));
+        let mut back = Vec::new();
+        assert!(Reader::new(&v, Ints::Var).batch2_into(&mut back).is_ok());
+        assert_eq!(back, big.events);
     }
 
     #[test]

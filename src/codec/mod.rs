@@ -107,21 +107,31 @@ fn undecodable(what: &str) -> impl Fn(Error) -> Error + '_ {
 
 /// Decodes a commit batch from the log tree.
 pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
+    let mut events = Vec::new();
+    decode_batch_into(bytes, &mut events)?;
+    Ok(Batch { events })
+}
+
+/// Decodes a commit batch from the log tree, appending its events to `out`. On an error `out`
+/// is as it was.
+pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
     let what = "commit batch";
-    let (b, r) = match version(bytes, what)? {
+    let start = out.len();
+    let done = match version(bytes, what)? {
         (1, body) => {
             let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Fixed);
-            (r.batch(), r)
+            r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
         }
         (2, body) => {
             let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Var);
-            (r.batch2(), r)
+            r.batch2_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
         }
         (v, _) => return Err(unknown_version(what, v, "versions 1 and 2")),
     };
-    let b = b.map_err(undecodable(what))?;
-    r.finish(what)?;
-    Ok(b)
+    if done.is_err() {
+        out.truncate(start);
+    }
+    done
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
