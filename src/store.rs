@@ -105,6 +105,12 @@ impl Draft {
         if matches!(data, EventData::CreateValue { .. }) {
             self.values_created += 1;
         }
+        if self.events.capacity() == 0 {
+            // Most commits are one event (a create, a link): a first push would make room for
+            // four, 650 bytes unused a commit, held as long as the commit waits for the writer
+            // (in buffered mode up to `MAX_BACKLOG` of them: 40 MB). Bigger commits reserve.
+            self.events.reserve_exact(1);
+        }
         self.events.push(Event { seq: 0, at: 0, actor: 0, run: None, record, data, prev: [0; 32], hash: [0; 32] });
     }
 
