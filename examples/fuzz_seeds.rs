@@ -79,8 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, chunk) in events.chunks(3).enumerate() {
         let batch = Batch { events: chunk.to_vec() };
         put(format!("seed-batch-{i:03}"), encode_batch(&batch))?;
-        if let Some(v1) = encode_batch_as(&batch, 1) {
-            put(format!("seed-batch-v1-{i:03}"), v1)?;
+        for old in [1, 2] {
+            if let Some(bytes) = encode_batch_as(&batch, old) {
+                put(format!("seed-batch-v{old}-{i:03}"), bytes)?;
+            }
         }
     }
     for (i, v) in values.iter().enumerate() {

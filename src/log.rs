@@ -47,15 +47,23 @@ pub enum Durability {
 /// measured with sled alone, 200 MB of records).
 pub(crate) const MAX_RECORD_BYTES: usize = 7 << 10;
 
-/// A rough upper estimate of an event's size in a format 2 record: its hash (and a value's),
-/// varints that rarely take more than 3 bytes each (ids below 2 million), and the payload.
-/// It runs ahead of the real size (≈ 1.3× for an int value, ≈ 2× for other events), so records
-/// hold 3–6 KB rather than 7 KiB: safe for sled's blob threshold, at more inserts than needed.
+/// A rough estimate of an event's size in a format 3 record, a little above the usual: its
+/// hash, varints that rarely take more than 3 bytes each (ids below 2 million), and the
+/// payload. An int value's event takes 55 bytes and is estimated at 65. An event far above its
+/// estimate (ids in the billions) can make a record larger than planned, which costs a blob
+/// file at worst, never an event.
 pub(crate) fn estimate(e: &Event) -> usize {
-    100 + match &e.data {
-        crate::event::EventData::CreateValue { value, .. } => value.len(),
-        crate::event::EventData::Merge { moved } => moved.len() * 6,
-        _ => 32,
+    use crate::event::EventData::*;
+    48 + match &e.data {
+        CreateValue { value, .. } => 8 + value.len(),
+        CreateUser { handle: name }
+        | CreateSpace { name }
+        | CreateBranch { name }
+        | CreateRun { name }
+        | CreateFeature { name, .. }
+        | CreateArtifact { key: name, .. } => 8 + name.len(),
+        Merge { moved } => 4 + moved.len() * 6,
+        _ => 8,
     }
 }
 
@@ -152,20 +160,20 @@ impl Log {
         let meta = db.open_tree(META_TREE)?;
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == [codec::FORMAT_VERSION] => {}
-            // A new store, or one of format 1: this build reads both and writes format 2
-            // records, so the store says 2 from now on (a build that reads only 1 refuses it
-            // whole, rather than meeting records it cannot read).
+            // A new store, or one of an older format: this build reads them all and writes
+            // format 3 records, so the store says 3 from now on (a build that reads only older
+            // ones refuses it whole, rather than meeting records it cannot read).
             None => {
                 meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
             }
-            Some(v) if v.as_ref() == [1] => {
+            Some(v) if v.as_ref() == [1] || v.as_ref() == [2] => {
                 meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
             }
             Some(v) => {
                 return Err(Error::corrupt(
                     None,
                     format!(
-                        "store has format version {:?}; this build reads versions 1 and {}",
+                        "store has format version {:?}; this build reads versions 1 to {}",
                         v.as_ref(),
                         codec::FORMAT_VERSION
                     ),

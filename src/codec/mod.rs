@@ -48,8 +48,9 @@ pub const MAX_NESTING: usize = 1024;
 
 /// Version of the log this build writes: the meta tree's format byte, and the version byte of
 /// the log records it writes. 2: varints, and batches leave out what the chain implies
-/// (`event_bytes`). Records of version 1 are still read, so a store of either opens.
-pub const FORMAT_VERSION: u8 = 2;
+/// (`event_bytes`); 3: and created values' content hashes, recomputed when read. Records of
+/// versions 1 and 2 are still read, so a store of any of them opens.
+pub const FORMAT_VERSION: u8 = 3;
 
 /// Version byte of a single encoded event, and of the bytes every event hash is computed over:
 /// format 1 (bincode's fixed-width layout), whatever format stores the event.
@@ -66,20 +67,22 @@ pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
 }
 
-/// Encodes a commit batch for the log tree: format 2 when the batch is a chain (every batch
+/// Encodes a commit batch for the log tree: format 3 when the batch is a chain (every batch
 /// the log writes), else format 1, which holds any batch (tests write tampered ones).
 pub fn encode_batch(b: &Batch) -> Vec<u8> {
     encode_batch_as(b, FORMAT_VERSION).or_else(|| encode_batch_as(b, 1)).unwrap_or_default()
 }
 
-/// Encodes a commit batch in format `version` (1 or 2); `None` for another version, or for
-/// version 2 and a batch that is not a chain.
+/// Encodes a commit batch in format `version` (1, 2 or 3); `None` for another version, or for
+/// version 2 or 3 and a batch that is not a chain. A value whose stored hash is not its
+/// content's (a forged event) comes back from format 3 with the content's hash.
 pub fn encode_batch_as(b: &Batch, version: u8) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(1 + 8 + b.events.len() * 192);
     out.push(version);
     match version {
         1 => event_bytes::put_batch(b, &mut out),
-        2 if event_bytes::chained(b) => event_bytes::put_batch2(b, &mut out),
+        2 if event_bytes::chained(b) => event_bytes::put_chain(b, true, &mut out),
+        3 if event_bytes::chained(b) => event_bytes::put_chain(b, false, &mut out),
         _ => return None,
     }
     Some(out)
@@ -97,11 +100,11 @@ fn unknown_version(what: &str, version: u8, reads: &str) -> Error {
 
 fn undecodable(what: &str) -> impl Fn(Error) -> Error + '_ {
     move |e| {
-        let reason = match e {
-            Error::Corruption { reason, .. } => reason,
-            other => other.message(),
+        let (at, reason) = match e {
+            Error::Corruption { at, reason } => (at, reason),
+            other => (None, other.message()),
         };
-        Error::corrupt(None, format!("undecodable {what}: {reason}"))
+        Error::corrupt(at, format!("undecodable {what}: {reason}"))
     }
 }
 
@@ -124,9 +127,13 @@ pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
         }
         (2, body) => {
             let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Var);
-            r.batch2_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
+            r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
         }
-        (v, _) => return Err(unknown_version(what, v, "versions 1 and 2")),
+        (3, body) => {
+            let mut r = event_bytes::Reader::lean(body);
+            r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
+        }
+        (v, _) => return Err(unknown_version(what, v, "versions 1 to 3")),
     };
     if done.is_err() {
         out.truncate(start);

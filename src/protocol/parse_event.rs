@@ -101,10 +101,15 @@ pub fn event_from_json(j: &Json) -> Result<Event> {
             if &crate::value::value_to_json(&decoded) != d.get("value")? {
                 return Err(err!(InvalidInput, "event {seq}: 'value' does not match its canonical encoding"));
             }
+            let hash = d.hash("hash")?;
+            // Checked here, as the log's decoder does: the fold trusts a decoded event's hash.
+            if hash != *blake3::hash(&bytes).as_bytes() {
+                return Err(err!(InvalidInput, "event {seq}: 'hash' is not the hash of its canonical value"));
+            }
             EventData::CreateValue {
                 feature: d.opt_u64("feature_id")?,
                 value: bytes,
-                hash: d.hash("hash")?,
+                hash,
                 branch: d.i64("branch_id")?,
                 space: d.u64("space_id")?,
             }
