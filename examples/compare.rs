@@ -358,11 +358,12 @@ fn main() {
     );
     rep.push(Row::new("disk", "disk bytes per stored int value", "bytes", f(&fb, "disk_bytes_ints") / n, f(&sb, "disk_bytes_ints") / n, false)
         .note(format!(
-            "fvstore: Store::stats().disk_bytes after flush + snapshot (sled {} B, snapshots {} B; encoded events {} B = {:.1} B/event in format 1, the hashed form, and {} B = {:.1} B/event in log format 2, as stored: disk = {:.2}x / {:.2}x); SQLite: db + wal after a checkpoint",
+            "fvstore: Store::stats().disk_bytes after flush + snapshot (sled {} B, snapshots {} B; encoded events {} B = {:.1} B/event in format 1, the hashed form, and {} B = {:.1} B/event in log format {}, as stored: disk = {:.2}x / {:.2}x); SQLite: db + wal after a checkpoint",
             fb["sled_bytes_ints"], fb["snapshot_bytes_ints"], fb["encoded_event_bytes_ints"],
             f(&fb, "encoded_event_bytes_ints") / f(&fb, "events_ints"),
             fb["stored_event_bytes_ints"],
             f(&fb, "stored_event_bytes_ints") / f(&fb, "events_ints"),
+            fvstore::codec::FORMAT_VERSION,
             f(&fb, "disk_bytes_ints") / f(&fb, "encoded_event_bytes_ints"),
             f(&fb, "disk_bytes_ints") / f(&fb, "stored_event_bytes_ints"),
         )));

@@ -48,13 +48,14 @@ pub(crate) fn fold_log(
     let start = (state.seq, state.head);
     std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Result<Chunk>>(4);
-        // Emptied chunk vectors go back to the reader: a fresh 1,024-event vector is large
-        // enough for the allocator to map and fault in anew each time.
+        // Folded chunks go back to the reader, which drops their events: a fresh 1,024-event
+        // vector is large enough for the allocator to map and fault in anew each time, and
+        // glibc frees an event's contents on the thread that allocated them more cheaply.
         let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<Event>>(8);
         scope.spawn(move || read(log, start, to, &tx, &back_rx));
         // Returning early drops `rx`, which stops the reader at its next send.
         for chunk in rx.iter() {
-            let Chunk { mut events, hashed } = chunk?;
+            let Chunk { events, hashed } = chunk?;
             for e in &events {
                 if !hashed {
                     check_hash(e)?;
@@ -62,7 +63,6 @@ pub(crate) fn fold_log(
                 state.fold(e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
                 after(&state)?;
             }
-            events.clear();
             let _ = back_tx.try_send(events);
         }
         Ok::<(), Error>(())
@@ -114,9 +114,16 @@ fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, 
                 }
                 return;
             }
-            events = back.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK + CHUNK / 2));
+            // The events are dropped here, on the thread that allocated their contents.
+            events = back.try_recv().map_or_else(|_| Vec::with_capacity(CHUNK + CHUNK / 2), reuse);
         }
     }
+}
+
+/// An emptied chunk vector.
+fn reuse(mut events: Vec<Event>) -> Vec<Event> {
+    events.clear();
+    events
 }
 
 /// Sends a chunk, hashing it first if the folder is behind. False when the reader should

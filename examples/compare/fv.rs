@@ -57,8 +57,8 @@ pub fn build(path: &Path, args: &Args) -> serde_json::Value {
     let sled_bytes = store.size_on_disk();
     let events_ints = store.head().0;
     // The events' own encoded size (codec::encode_event: format 1, the bytes each event hash
-    // is computed over), and as the log stores them (format 2 batches, here of 100k events:
-    // the log's records hold ~80, so their one-off header is a little larger there), read
+    // is computed over), and as the log stores them (batches of the log's format, here of 100k
+    // events: the log's records hold ~110, so their one-off header is a little larger there), read
     // back from the log in chunks.
     let (mut encoded, mut stored) = (0u64, 0u64);
     let mut from = 1;
