@@ -6,39 +6,10 @@ use crate::codec;
 use crate::error::{err, Error, Result};
 use crate::event::{EventData, Host, RecordRef, RecordType};
 use crate::permissions::{check_edit, require_run_owner, require_write, Edit};
-use crate::state::{Feature, State, ValueRecord, ARCHIVE, MAIN, TRASH};
+use crate::state::{Feature, State, ValueRecord, WordMap, ARCHIVE, MAIN, TRASH};
 use crate::store::Draft;
 use crate::value::{validate_plain, Dtype, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hashes a `(feature id, content hash)` key from the content hash's first bytes, which are
-/// uniform already: SipHash over the 40 bytes was ≈ 4 % of an `add_values` call. (Not proof
-/// against chosen collisions, which could slow one call over its own values, never more.)
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut word = [0u8; 8];
-        for (w, b) in word.iter_mut().zip(bytes) {
-            *w = *b;
-        }
-        self.write_u64(u64::from_le_bytes(word));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+use std::collections::BTreeMap;
 
 /// A validated value ready for the dedup lookup.
 struct Prepared {
@@ -237,7 +208,7 @@ impl Session {
                 }
                 // Values found or drafted earlier in this call, and links drafted, so that the
                 // same value named twice is one record, one restore and one link.
-                let mut resolved: HashMap<(u64, [u8; 32]), u64, BuildHasherDefault<KeyHasher>> = HashMap::default();
+                let mut resolved: WordMap<(u64, [u8; 32]), u64> = WordMap::default();
                 let mut linked = std::collections::BTreeSet::new();
                 let mut out = Vec::with_capacity(values.len());
                 // A create and a link per value, at most: one allocation for the events.

@@ -6,7 +6,7 @@ use super::id_set::IdSet;
 use super::links::LinkMeta;
 use super::records::*;
 use super::NewValue;
-use super::{dedup_key, State, ValueIndex, MAIN};
+use super::{dedup_key, State, ValueIndex, WordMap, MAIN};
 use crate::event::{Event, EventData, RecordType};
 
 /// Why an event could not be folded.
@@ -290,12 +290,12 @@ fn missing(kind: &str, id: u64) -> FoldError {
     format!("event refers to {kind} {id}, which does not exist")
 }
 
-fn move_in<K: std::hash::Hash + Eq>(map: &mut std::collections::HashMap<K, IdSet>, from: K, to: K, id: u64) {
+fn move_in<K: std::hash::Hash + Eq>(map: &mut WordMap<K, IdSet>, from: K, to: K, id: u64) {
     remove_from(map, from, id);
     map.entry(to).or_default().add(id);
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut std::collections::HashMap<K, IdSet>, key: K, id: u64) {
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut WordMap<K, IdSet>, key: K, id: u64) {
     if let Some(set) = map.get_mut(&key) {
         set.take_out(id);
         if set.is_empty() {

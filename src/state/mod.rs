@@ -11,6 +11,7 @@ mod links;
 mod rebuild;
 mod records;
 mod value_index;
+mod word_hash;
 
 pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
@@ -18,6 +19,7 @@ pub(crate) use links::{LinkMeta, Links};
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub(crate) use records::{NewValue, StoredValue, ValueRec};
 pub(crate) use value_index::ValueIndex;
+pub(crate) use word_hash::WordMap;
 
 use crate::event::{Host, Role};
 use dedup::Dedup;
@@ -50,11 +52,11 @@ pub(crate) struct State {
     pub value_count: usize,
     pub dedup: Dedup,
     /// Per feature (None: values without a feature), ordered by value then id.
-    pub by_feature: HashMap<Option<u64>, ValueIndex>,
-    pub by_branch: HashMap<i64, IdSet>,
-    pub by_space: HashMap<u64, IdSet>,
-    pub by_creator: HashMap<u64, IdSet>,
-    pub by_run: HashMap<u64, IdSet>,
+    pub by_feature: WordMap<Option<u64>, ValueIndex>,
+    pub by_branch: WordMap<i64, IdSet>,
+    pub by_space: WordMap<u64, IdSet>,
+    pub by_creator: WordMap<u64, IdSet>,
+    pub by_run: WordMap<u64, IdSet>,
     pub links: Links,
     /// Runs under which a feature, artifact or value was ever created: they stay protected
     /// from deletion even after those records are gone (provenance is kept).
@@ -98,11 +100,11 @@ impl State {
             values: Vec::new(),
             value_count: 0,
             dedup: Dedup::default(),
-            by_feature: HashMap::new(),
-            by_branch: HashMap::new(),
-            by_space: HashMap::new(),
-            by_creator: HashMap::new(),
-            by_run: HashMap::new(),
+            by_feature: WordMap::default(),
+            by_branch: WordMap::default(),
+            by_space: WordMap::default(),
+            by_creator: WordMap::default(),
+            by_run: WordMap::default(),
             links: Links::default(),
             runs_used: BTreeSet::new(),
             next_user: 2,

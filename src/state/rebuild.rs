@@ -5,10 +5,9 @@
 use super::dedup::Dedup;
 use super::id_set::IdSet;
 use super::value_index::{Entry, OrdEntry};
-use super::{dedup_key, State, ValueIndex, ValueRec};
-use std::collections::{HashMap, HashSet};
+use super::{dedup_key, State, ValueIndex, ValueRec, WordMap};
 
-type FeatureIndex = HashMap<Option<u64>, ValueIndex>;
+type FeatureIndex = WordMap<Option<u64>, ValueIndex>;
 
 impl State {
     /// Rebuilds dedup, by_feature, by_branch, by_space, by_creator and by_run from `values`
@@ -48,10 +47,11 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
             Entry::Unordered(id) => unordered.push(v.feature(), id),
         }
     }
-    let mut nums: HashMap<Option<u64>, Vec<(u64, u64, u64)>> = nums.lists.into_iter().collect();
-    let mut rest: HashMap<Option<u64>, Vec<OrdEntry>> = rest.lists.into_iter().collect();
-    let mut unordered: HashMap<Option<u64>, Vec<u64>> = unordered.lists.into_iter().collect();
-    let features: HashSet<Option<u64>> = nums.keys().chain(rest.keys()).chain(unordered.keys()).copied().collect();
+    let mut nums: WordMap<Option<u64>, Vec<(u64, u64, u64)>> = nums.lists.into_iter().collect();
+    let mut rest: WordMap<Option<u64>, Vec<OrdEntry>> = rest.lists.into_iter().collect();
+    let mut unordered: WordMap<Option<u64>, Vec<u64>> = unordered.lists.into_iter().collect();
+    let features: std::collections::HashSet<Option<u64>> =
+        nums.keys().chain(rest.keys()).chain(unordered.keys()).copied().collect();
     features
         .into_iter()
         .map(|f| {
@@ -91,14 +91,14 @@ fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
 /// branch, space and creator, so the map is consulted only when the key changes: a SipHash
 /// per value per index was 5 % of an open.
 struct Groups<K, T> {
-    index: HashMap<K, usize>,
+    index: WordMap<K, usize>,
     lists: Vec<(K, Vec<T>)>,
     last: usize,
 }
 
 impl<K, T> Default for Groups<K, T> {
     fn default() -> Self {
-        Groups { index: HashMap::new(), lists: Vec::new(), last: usize::MAX }
+        Groups { index: WordMap::default(), lists: Vec::new(), last: usize::MAX }
     }
 }
 
