@@ -162,6 +162,16 @@ impl State {
     }
 
     /// The value with this dedup key, if any.
+    /// Brings the dedup slots of the values these events create into the cache, all at once
+    /// (see `Dedup::warm`), before they are folded one by one.
+    pub fn warm_dedup(&self, events: &[crate::event::Event]) {
+        let keys = events.iter().filter_map(|e| match &e.data {
+            crate::event::EventData::CreateValue { feature, hash, .. } => Some(dedup_key(*feature, hash)),
+            _ => None,
+        });
+        std::hint::black_box(self.dedup.warm(keys));
+    }
+
     pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
         self.dedup
             .candidates(dedup_key(feature, hash))
