@@ -140,15 +140,13 @@ fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>) -> bool {
     if tx.len() < BEHIND {
         return tx.send(Ok(Chunk { events, hashed: false })).is_ok();
     }
-    let bad = events.iter().position(|e| check_hash(e).is_err());
-    let Some(at) = bad else {
+    let bad = events.iter().enumerate().find_map(|(i, e)| check_hash(e).err().map(|why| (i, why)));
+    let Some((at, why)) = bad else {
         return tx.send(Ok(Chunk { events, hashed: true })).is_ok();
     };
-    let rest = events.split_off(at);
+    events.truncate(at);
     let _ = tx.send(Ok(Chunk { events, hashed: true }));
-    if let Some(Err(why)) = rest.first().map(check_hash) {
-        let _ = tx.send(Err(why));
-    }
+    let _ = tx.send(Err(why));
     false
 }
 

@@ -1,7 +1,7 @@
 //! A fast hasher for keys that are already well spread or are small integers the engine
 //! assigns: ids, branch codes, `Option`s of them, and content hashes. SipHash, the standard
-//! maps' default, was ≈ 9 % of an `add_values` call: every created value updates the maps by
-//! feature, branch, space, creator and run. No key here is chosen by a user, except the content
+//! maps' default, and its map calls were ≈ 9 % of an `add_values` call's profile: every created
+//! value updates the maps by feature, branch, space, creator and run. No key here is chosen by a user, except the content
 //! hash, whose first bytes are blake3's (a collision can only be made by search, and it would
 //! slow one map's lookups, never change an answer).
 
