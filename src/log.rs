@@ -16,7 +16,7 @@
 
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::event::{Batch, Event};
+use crate::event::Event;
 use parking_lot::Mutex;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -69,21 +69,23 @@ pub(crate) fn estimate(e: &Event) -> usize {
 
 /// Consecutive runs of events of at most [`MAX_RECORD_BYTES`] (estimated) each; an event
 /// bigger than that is a run of its own.
-fn pieces(events: Vec<Event>) -> Vec<Vec<Event>> {
-    let mut out: Vec<Vec<Event>> = Vec::new();
-    let mut bytes = 0;
-    for e in events {
-        let size = estimate(&e);
-        match out.last_mut() {
-            Some(piece) if bytes + size <= MAX_RECORD_BYTES => piece.push(e),
-            _ => {
-                bytes = 0;
-                out.push(vec![e]);
-            }
-        }
-        bytes += size;
-    }
-    out
+fn pieces(events: &[Event]) -> impl Iterator<Item = &[Event]> {
+    let mut rest = events;
+    std::iter::from_fn(move || {
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take_while(|e| {
+                bytes += estimate(e);
+                bytes <= MAX_RECORD_BYTES
+            })
+            .count()
+            .max(1)
+            .min(rest.len());
+        let (piece, after) = rest.split_at(n);
+        rest = after;
+        (!piece.is_empty()).then_some(piece)
+    })
 }
 
 /// A handle to the log; clones share the same sled database.
@@ -199,25 +201,40 @@ impl Log {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
-        let records: Vec<([u8; 8], Vec<u8>)> = pieces(events)
-            .into_iter()
-            .filter_map(|piece| {
-                Some((codec::seq_key(piece.first()?.seq), codec::encode_batch(&Batch { events: piece })))
-            })
-            .collect();
-        match <[_; 1]>::try_from(records) {
-            Ok([(key, bytes)]) => {
-                self.tree.insert(key, bytes)?;
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        // One buffer for every record the thread writes: sled copies each into an allocation
+        // of its own size, so the writer's heap holds no half-used encoding vectors among
+        // sled's records.
+        BUF.with(|buf| self.append_with(&events, &mut buf.borrow_mut()))?;
+        self.appended.store(last, Ordering::Release);
+        Ok(())
+    }
+
+    /// `append`'s writes, each record encoded into `buf` in turn.
+    fn append_with(&self, events: &[Event], buf: &mut Vec<u8>) -> Result<()> {
+        let mut records = pieces(events).filter_map(|piece| Some((codec::seq_key(piece.first()?.seq), piece)));
+        let first = records.next();
+        match (first, records.next()) {
+            (None, _) => {}
+            (Some((key, piece)), None) => {
+                codec::encode_events_into(piece, buf);
+                self.tree.insert(key, &buf[..])?;
             }
-            Err(records) => {
+            (Some(a), Some(b)) => {
                 let mut batch = sled::Batch::default();
-                for (key, bytes) in records {
-                    batch.insert(&key[..], bytes);
+                for (key, piece) in [a, b].into_iter().chain(records) {
+                    codec::encode_events_into(piece, buf);
+                    batch.insert(&key[..], &buf[..]);
                 }
                 self.tree.apply_batch(batch)?;
             }
         }
-        self.appended.store(last, Ordering::Release);
+        if buf.capacity() > 4 * MAX_RECORD_BYTES {
+            // An event bigger than a record (a huge value) is a record of its own.
+            *buf = Vec::new();
+        }
         Ok(())
     }
 

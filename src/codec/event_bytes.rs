@@ -21,7 +21,7 @@
 
 use super::varint;
 use crate::error::{Error, Result};
-use crate::event::{Batch, Event, EventData, Host, RecordRef, RecordType, Role};
+use crate::event::{Event, EventData, Host, RecordRef, RecordType, Role};
 use crate::value::Dtype;
 
 /// How a format writes integers.
@@ -228,9 +228,9 @@ pub(super) fn put_event(e: &Event, zero_hash: bool, out: &mut Vec<u8>) {
 }
 
 /// Appends a batch's format 1 body: the event count, then the events.
-pub(super) fn put_batch(b: &Batch, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(b.events.len() as u64).to_le_bytes());
-    for e in &b.events {
+pub(super) fn put_batch(events: &[Event], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(events.len() as u64).to_le_bytes());
+    for e in events {
         put_event(e, false, out);
     }
 }
@@ -238,9 +238,9 @@ pub(super) fn put_batch(b: &Batch, out: &mut Vec<u8>) {
 /// Can format 2 hold this batch: at least one event, consecutive sequence numbers, and each
 /// `prev` the hash of the event before? (The log writes only such batches; a tampered one, as
 /// tests make, may not be.)
-pub(super) fn chained(b: &Batch) -> bool {
-    !b.events.is_empty()
-        && b.events.windows(2).all(|p| match p {
+pub(super) fn chained(events: &[Event]) -> bool {
+    !events.is_empty()
+        && events.windows(2).all(|p| match p {
             [a, z] => a.seq.checked_add(1) == Some(z.seq) && z.prev == a.hash,
             _ => true,
         })
@@ -248,14 +248,14 @@ pub(super) fn chained(b: &Batch) -> bool {
 
 /// Appends a batch's format 2 body, or with `value_hashes` false its format 3 body;
 /// `chained(b)` must hold.
-pub(super) fn put_chain(b: &Batch, value_hashes: bool, out: &mut Vec<u8>) {
+pub(super) fn put_chain(events: &[Event], value_hashes: bool, out: &mut Vec<u8>) {
     let mut w = W { out, ints: Ints::Var, value_hashes };
-    let Some(first) = b.events.first() else { return };
-    w.u64(b.events.len() as u64);
+    let Some(first) = events.first() else { return };
+    w.u64(events.len() as u64);
     w.u64(first.seq);
     w.out.extend_from_slice(&first.prev);
     let mut at = 0i64;
-    for e in &b.events {
+    for e in events {
         w.i64(e.at.wrapping_sub(at));
         at = e.at;
         w.u64(e.actor);
@@ -512,6 +512,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Batch;
 
     fn events() -> Vec<Event> {
         let datas = vec![
@@ -592,7 +593,7 @@ mod tests {
         let b = Batch { events: events() };
         let want = bincode::serde::encode_to_vec(&b, cfg).unwrap_or_default();
         let mut got = Vec::new();
-        put_batch(&b, &mut got);
+        put_batch(&b.events, &mut got);
         assert_eq!(got, want);
         let mut back = Vec::new();
         assert!(Reader::new(&got, Ints::Fixed).batch_into(&mut back).is_ok());
@@ -631,9 +632,9 @@ mod tests {
     #[test]
     fn format_2_round_trips_and_is_about_half_the_size() {
         let b = chain();
-        assert!(chained(&b));
+        assert!(chained(&b.events));
         let mut v2 = Vec::new();
-        put_chain(&b, true, &mut v2);
+        put_chain(&b.events, true, &mut v2);
         let mut r = Reader::new(&v2, Ints::Var);
         let mut back = Vec::new();
         assert!(r.chain_into(&mut back).is_ok());
@@ -643,7 +644,7 @@ mod tests {
             assert!(Reader::new(&v2[..cut], Ints::Var).chain_into(&mut Vec::new()).is_err(), "cut at {cut}");
         }
         let mut v1 = Vec::new();
-        put_batch(&b, &mut v1);
+        put_batch(&b.events, &mut v1);
         assert!(v2.len() * 10 < v1.len() * 6, "format 2 {} bytes, format 1 {}: not under 60 %", v2.len(), v1.len());
         // Extreme integers survive the varints.
         let mut big = chain();
@@ -654,9 +655,9 @@ mod tests {
         if let Some(e) = big.events.first_mut() {
             (e.at, e.actor, e.run) = (i64::MIN, u64::MAX, Some(u64::MAX));
         }
-        assert!(chained(&big));
+        assert!(chained(&big.events));
         let mut v = Vec::new();
-        put_chain(&big, true, &mut v);
+        put_chain(&big.events, true, &mut v);
         let mut back = Vec::new();
         assert!(Reader::new(&v, Ints::Var).chain_into(&mut back).is_ok());
         assert_eq!(back, big.events);
@@ -681,8 +682,8 @@ mod tests {
         let values = b.events.iter().filter(|e| matches!(e.data, EventData::CreateValue { .. })).count();
         assert!(values >= 2);
         let (mut v2, mut v3) = (Vec::new(), Vec::new());
-        put_chain(&b, true, &mut v2);
-        put_chain(&b, false, &mut v3);
+        put_chain(&b.events, true, &mut v2);
+        put_chain(&b.events, false, &mut v3);
         assert_eq!(v3.len() + 32 * values, v2.len());
         let mut r = Reader::lean(&v3);
         let mut back = Vec::new();
@@ -695,7 +696,7 @@ mod tests {
         // A forged hash cannot be stored in format 3: it reads back as the content's.
         let (_, forged, _) = forged_chain();
         let mut v = Vec::new();
-        put_chain(&forged, false, &mut v);
+        put_chain(&forged.events, false, &mut v);
         let mut back = Vec::new();
         assert!(Reader::lean(&v).chain_into(&mut back).is_ok());
         assert_eq!(back, b.events);
@@ -705,9 +706,9 @@ mod tests {
     fn a_stored_value_hash_that_is_not_the_contents_is_refused_at_its_event() {
         let (_, forged, seq) = forged_chain();
         let mut v2 = Vec::new();
-        put_chain(&forged, true, &mut v2);
+        put_chain(&forged.events, true, &mut v2);
         let mut v1 = Vec::new();
-        put_batch(&forged, &mut v1);
+        put_batch(&forged.events, &mut v1);
         let errors = [
             Reader::new(&v2, Ints::Var).chain_into(&mut Vec::new()).err(),
             Reader::new(&v1, Ints::Fixed).batch_into(&mut Vec::new()).err(),
@@ -726,15 +727,15 @@ mod tests {
     #[test]
     fn batches_format_2_cannot_hold_are_recognised() {
         let mut b = chain();
-        assert!(!chained(&Batch { events: vec![] }));
+        assert!(!chained(&[]));
         if let Some(e) = b.events.get_mut(3) {
             e.prev = [0; 32];
         }
-        assert!(!chained(&b), "a broken prev");
+        assert!(!chained(&b.events), "a broken prev");
         let mut b = chain();
         if let Some(e) = b.events.get_mut(3) {
             e.seq += 1;
         }
-        assert!(!chained(&b), "a gap in the sequence numbers");
+        assert!(!chained(&b.events), "a gap in the sequence numbers");
     }
 }

@@ -70,22 +70,43 @@ pub(crate) fn config() -> impl bincode::config::Config {
 /// Encodes a commit batch for the log tree: format 3 when the batch is a chain (every batch
 /// the log writes), else format 1, which holds any batch (tests write tampered ones).
 pub fn encode_batch(b: &Batch) -> Vec<u8> {
-    encode_batch_as(b, FORMAT_VERSION).or_else(|| encode_batch_as(b, 1)).unwrap_or_default()
+    let mut out = Vec::new();
+    encode_events_into(&b.events, &mut out);
+    out
+}
+
+/// `encode_batch` of these events into `out` (cleared first): the log's writer reuses one
+/// buffer for all its records, and sled copies each into an allocation of its exact size.
+pub fn encode_events_into(events: &[Event], out: &mut Vec<u8>) {
+    out.clear();
+    if !put_as(events, FORMAT_VERSION, out) {
+        put_as(events, 1, out);
+    }
 }
 
 /// Encodes a commit batch in format `version` (1, 2 or 3); `None` for another version, or for
 /// version 2 or 3 and a batch that is not a chain. A value whose stored hash is not its
 /// content's (a forged event) comes back from format 3 with the content's hash.
 pub fn encode_batch_as(b: &Batch, version: u8) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(1 + 8 + b.events.len() * 192);
+    let mut out = Vec::new();
+    put_as(&b.events, version, &mut out).then_some(out)
+}
+
+/// Appends the record of these events in format `version`; false (and nothing appended) if
+/// that format cannot hold them.
+fn put_as(events: &[Event], version: u8, out: &mut Vec<u8>) -> bool {
+    let chain = || event_bytes::chained(events);
     out.push(version);
     match version {
-        1 => event_bytes::put_batch(b, &mut out),
-        2 if event_bytes::chained(b) => event_bytes::put_chain(b, true, &mut out),
-        3 if event_bytes::chained(b) => event_bytes::put_chain(b, false, &mut out),
-        _ => return None,
+        1 => event_bytes::put_batch(events, out),
+        2 if chain() => event_bytes::put_chain(events, true, out),
+        3 if chain() => event_bytes::put_chain(events, false, out),
+        _ => {
+            out.pop();
+            return false;
+        }
     }
-    Some(out)
+    true
 }
 
 /// Splits off the version byte.
