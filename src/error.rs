@@ -72,6 +72,15 @@ impl Error {
     pub(crate) fn corrupt(at: Option<u64>, reason: impl Into<String>) -> Error {
         Error::Corruption { at, reason: reason.into() }
     }
+
+    /// Names the event a corruption found without one was in (a decoder knows the bytes, its
+    /// caller which event or record they belong to).
+    pub(crate) fn at_seq(self, seq: u64) -> Error {
+        match self {
+            Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for Error {

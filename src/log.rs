@@ -67,6 +67,11 @@ pub(crate) fn estimate(e: &Event) -> usize {
     }
 }
 
+/// The first sequence number of a piece (pieces are never empty), its record's key.
+fn seq_of(piece: &[Event]) -> u64 {
+    piece.first().map_or(0, |e| e.seq)
+}
+
 /// Consecutive runs of events of at most [`MAX_RECORD_BYTES`] (estimated) each; an event
 /// bigger than that is a run of its own.
 fn pieces(events: &[Event]) -> impl Iterator<Item = &[Event]> {
@@ -214,22 +219,17 @@ impl Log {
 
     /// `append`'s writes, each record encoded into `buf` in turn.
     fn append_with(&self, events: &[Event], buf: &mut Vec<u8>) -> Result<()> {
-        let mut records = pieces(events).filter_map(|piece| Some((codec::seq_key(piece.first()?.seq), piece)));
-        let first = records.next();
-        match (first, records.next()) {
-            (None, _) => {}
-            (Some((key, piece)), None) => {
+        let pieces: Vec<&[Event]> = pieces(events).collect();
+        if let [piece] = pieces[..] {
+            codec::encode_events_into(piece, buf);
+            self.tree.insert(codec::seq_key(seq_of(piece)), &buf[..])?;
+        } else {
+            let mut batch = sled::Batch::default();
+            for piece in pieces {
                 codec::encode_events_into(piece, buf);
-                self.tree.insert(key, &buf[..])?;
+                batch.insert(&codec::seq_key(seq_of(piece))[..], &buf[..]);
             }
-            (Some(a), Some(b)) => {
-                let mut batch = sled::Batch::default();
-                for (key, piece) in [a, b].into_iter().chain(records) {
-                    codec::encode_events_into(piece, buf);
-                    batch.insert(&key[..], &buf[..]);
-                }
-                self.tree.apply_batch(batch)?;
-            }
+            self.tree.apply_batch(batch)?;
         }
         if buf.capacity() > 4 * MAX_RECORD_BYTES {
             // An event bigger than a record (a huge value) is a record of its own.
@@ -370,7 +370,7 @@ impl Cursor {
             let (k, v) = item?;
             let key = codec::key_seq(&k)?;
             let start = out.len();
-            codec::decode_batch_into(&v, out).map_err(|e| at(e, key))?;
+            codec::decode_batch_into(&v, out).map_err(|e| e.at_seq(key))?;
             let checked = self.check(key, out.get(start..).unwrap_or_default());
             if let Err(why) = checked {
                 out.truncate(start);
@@ -399,13 +399,6 @@ impl Cursor {
             self.expected = Some(e.seq + 1);
         }
         Ok(())
-    }
-}
-
-fn at(e: Error, seq: u64) -> Error {
-    match e {
-        Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
-        other => other,
     }
 }
 

@@ -20,7 +20,7 @@ const MAX_SEQ: u64 = 1 << 16;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(batch) = decode_batch(data) {
-        // In the format it was read in (both are read; either may hold a given chain).
+        // In the format it was read in (all three are read; more than one may hold a given chain).
         let again = data.first().and_then(|v| encode_batch_as(&batch, *v));
         assert_eq!(again.as_deref(), Some(data), "batch does not re-encode to its bytes: {batch:?}");
     }

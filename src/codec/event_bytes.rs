@@ -274,14 +274,6 @@ pub(super) struct Reader<'a> {
     value_hashes: bool,
 }
 
-/// Names the event a problem in its data was found in (a forged value hash, above all).
-fn at_seq(e: Error, seq: u64) -> Error {
-    match e {
-        Error::Corruption { at: None, reason } => Error::Corruption { at: Some(seq), reason },
-        other => other,
-    }
-}
-
 fn short() -> Error {
     Error::corrupt(None, "unexpected end of the record")
 }
@@ -451,7 +443,7 @@ impl<'a> Reader<'a> {
             actor: self.u64()?,
             run: self.opt()?,
             record: self.record()?,
-            data: self.data().map_err(|e| at_seq(e, seq))?,
+            data: self.data().map_err(|e| e.at_seq(seq))?,
             prev: self.arr()?,
             hash: self.arr()?,
         })
@@ -490,7 +482,7 @@ impl<'a> Reader<'a> {
                 actor: self.u64()?,
                 run: self.opt()?,
                 record: self.record()?,
-                data: self.data().map_err(|e| at_seq(e, seq))?,
+                data: self.data().map_err(|e| e.at_seq(seq))?,
                 prev,
                 hash: self.arr()?,
             };

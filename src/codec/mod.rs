@@ -1,8 +1,9 @@
 //! The codec: the only code that knows byte layouts. Stored records are a format version byte
-//! followed by a bincode 2 (serde, fixed-width integers) body; events and batches are written
-//! and read by hand in exactly bincode's bytes (`event_bytes`), which is several times faster
-//! than serde, and the values of a snapshot in a compact layout of their own
-//! (`snapshot_values`). Values inside events use the
+//! followed by a body. Events and batches are written and read by hand (`event_bytes`), several
+//! times faster than serde: format 1 in exactly bincode 2's bytes (serde, fixed-width
+//! integers; every event hash is computed over them), and the log's formats 2 and 3 with
+//! varints (docs/FORMAT.md). Snapshot images are bincode, their values in a compact layout of
+//! their own (`snapshot_values`). Values inside events use the
 //! canonical encoding of `canon`. bincode is unmaintained, so every use of it is here.
 //!
 //! Decoding never panics and never allocates more than its input allows: bincode's limit is
