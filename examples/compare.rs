@@ -94,7 +94,7 @@ fn parse_args() -> Result<Args, String> {
                      --svg FILE   draw durable creates/s against writer threads\n\
                      --dir DIR    where the stores are built (default: a temporary directory)\n\
                      --keep       keep the stores afterwards (for profiling: --child fv-open|fv-hits|fv-creates|fv-range|fv-keypath --child-path DIR/fvstore;\n\
-                     fv-durable-1|fv-durable-16|fv-add-values --child-path NEW_DIR)"
+                     fv-durable-1|fv-durable-4|fv-durable-16|fv-add-values --child-path NEW_DIR)"
                 );
                 std::process::exit(0);
             }
@@ -287,6 +287,7 @@ fn main() {
             "fv-range" => fv::profile(&path, &args, "range"),
             "fv-keypath" => fv::profile(&path, &args, "keypath"),
             "fv-durable-1" => serde_json::json!({ "per_s": fv::durable_creates(&path, 1, &args) }),
+            "fv-durable-4" => serde_json::json!({ "per_s": fv::durable_creates(&path, 4, &args) }),
             "fv-durable-16" => serde_json::json!({ "per_s": fv::durable_creates(&path, 16, &args) }),
             "fv-add-values" => serde_json::json!({ "per_s": fv::add_values_durable(&path, &args) }),
             other => panic!("unknown child job {other}"),

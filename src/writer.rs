@@ -117,7 +117,8 @@ impl Progress {
         }
     }
 
-    fn advance(&self, seq: u64) {
+    /// Publishes `seq` as durable; returns how many waiting callers it woke.
+    fn advance(&self, seq: u64) -> usize {
         let woken = {
             let mut st = self.state.lock();
             st.durable = seq;
@@ -125,6 +126,7 @@ impl Progress {
             wake(&mut st.waiting, seq)
         };
         woken.iter().for_each(std::thread::Thread::unpark);
+        woken.len()
     }
 
     /// Makes the writer thread's next write fail (failure injection for tests).
@@ -216,6 +218,10 @@ impl Drop for Writer {
 
 fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
     let mut next: Option<Vec<Event>> = None;
+    // Durable mode: the callers the last flush woke, and how long the next group may wait for
+    // them to come back with their next commit (a quarter of that flush: a caller who misses
+    // the group waits a whole flush more).
+    let (mut woken, mut straggle) = (0usize, Duration::ZERO);
     loop {
         let first = match next.take() {
             Some(commit) => commit,
@@ -228,8 +234,10 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
         let mut group = first;
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
-        let gather_until = Instant::now() + GATHER;
+        let started = Instant::now();
+        let (gather_until, straggle_until) = (started + GATHER, started + straggle);
         let mut lingered = false;
+        let mut commits = 1;
         while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
@@ -240,11 +248,14 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
                     }
                     bytes += more_bytes;
                     group.extend(more);
+                    commits += 1;
                 }
                 Err(_)
-                    if durability == Durability::Durable
-                        && progress.pending.load(Ordering::Acquire) > 0
-                        && Instant::now() < gather_until =>
+                    if durability == Durability::Durable && {
+                        let now = Instant::now();
+                        (progress.pending.load(Ordering::Acquire) > 0 && now < gather_until)
+                            || (commits < woken && now < straggle_until)
+                    } =>
                 {
                     std::thread::yield_now()
                 }
@@ -273,7 +284,12 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
         let injected = progress.fail_next.swap(false, Ordering::AcqRel);
         let written = if injected { Err(Error::Io("injected write failure".into())) } else { Ok(()) };
         let written = written.and_then(|()| log.append(group)).and_then(|()| match durability {
-            Durability::Durable => log.sync(),
+            Durability::Durable => {
+                let flush = Instant::now();
+                log.sync()?;
+                straggle = (flush.elapsed() / 4).min(GATHER);
+                Ok(())
+            }
             Durability::Buffered => Ok(()),
         });
         if let Err(e) = written {
@@ -284,7 +300,7 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
             s.retain(|tx| published.iter().all(|e| tx.send(e.clone()).is_ok()));
         }
         drop(s);
-        progress.advance(last);
+        woken = progress.advance(last);
     }
     // Channel closed: a clean close. Make the buffered tail durable too.
     if progress.crashed.load(Ordering::Acquire) {
@@ -324,7 +340,7 @@ mod tests {
             })
             .collect();
         eventually("the waiters did not all park", || p.state.lock().waiting.len() >= 8);
-        p.advance(45);
+        assert_eq!(p.advance(45), 4, "advance did not report the four callers it woke");
         eventually("waiters up to seq 45 were not woken", || waiters.iter().take(4).all(|w| w.is_finished()));
         std::thread::sleep(Duration::from_millis(20));
         assert!(waiters.iter().skip(4).all(|w| !w.is_finished()), "a waiter past seq 45 returned early");
