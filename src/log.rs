@@ -202,7 +202,7 @@ impl Log {
 
     /// Appends events atomically: one sled record, or several in one sled batch when they are
     /// too many bytes for one (see [`MAX_RECORD_BYTES`]). Not yet durable: call [`Log::sync`].
-    pub fn append(&self, events: Vec<Event>) -> Result<()> {
+    pub fn append(&self, events: &[Event]) -> Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
@@ -212,7 +212,7 @@ impl Log {
         // One buffer for every record the thread writes: sled copies each into an allocation
         // of its own size, so the writer's heap holds no half-used encoding vectors among
         // sled's records.
-        BUF.with(|buf| self.append_with(&events, &mut buf.borrow_mut()))?;
+        BUF.with(|buf| self.append_with(events, &mut buf.borrow_mut()))?;
         self.appended.store(last, Ordering::Release);
         Ok(())
     }
@@ -261,12 +261,20 @@ impl Log {
     /// covered, as a power loss may, and returns the last event kept.
     pub fn drop_unsynced(&self) -> Result<u64> {
         let synced = self.synced.load(Ordering::Acquire);
-        for item in self.tree.range(codec::seq_key(synced + 1)..) {
+        self.remove_from(synced + 1)?;
+        self.db.flush()?;
+        Ok(synced)
+    }
+
+    /// Removes the records from event `seq` on: the last group's, appended but not synced
+    /// (records never span two groups, and every group before it is synced).
+    pub fn remove_from(&self, seq: u64) -> Result<()> {
+        for item in self.tree.range(codec::seq_key(seq)..) {
             let (key, _) = item?;
             self.tree.remove(key)?;
         }
-        self.db.flush()?;
-        Ok(synced)
+        self.appended.fetch_min(seq.saturating_sub(1), Ordering::AcqRel);
+        Ok(())
     }
 
     /// fsyncs the blob files sled wrote since the last call and, if there were any, the blob
@@ -456,7 +464,7 @@ mod tests {
                     event(seq, 60_000)
                 })
                 .collect();
-            log.append(events).unwrap_or_else(|e| panic!("{e}"));
+            log.append(&events).unwrap_or_else(|e| panic!("{e}"));
             log.sync().unwrap_or_else(|e| panic!("{e}"));
         }
         let blobs: Vec<u64> = std::fs::read_dir(tmp.path().join("log").join("blobs"))

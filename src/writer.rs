@@ -4,6 +4,11 @@
 //! subscribers, and only then wakes the callers. So concurrent writers share each flush and
 //! durable throughput grows with their number.
 //!
+//! A large durable commit is handed over before its fold ends, so that sled's insert of its
+//! records runs beside the fold; the thread then syncs it only once the caller says the fold
+//! succeeded. If it failed (a bug: a drafted event its own state cannot fold), the thread
+//! removes the group's records instead, so nothing unfoldable reaches stable storage.
+//!
 //! A failed append or flush poisons the store: the thread stops accepting work and every
 //! waiting and later writer gets an `Io` error saying so.
 
@@ -13,7 +18,7 @@ use crate::log::{Durability, Log};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,6 +53,59 @@ pub(crate) struct Progress {
     /// Callers between entering the write path and handing their events over: the durable
     /// writer waits briefly for them, so that one flush covers their commits too.
     pending: AtomicUsize,
+    /// The last seq of the commits handed over while folding ([`Submitted::Folding`]) whose
+    /// fold has ended well, and the first seq of one whose fold failed (0: none).
+    folded: AtomicU64,
+    fold_failed: AtomicU64,
+    /// Test hook: the next commit's fold fails as if it had met an event it cannot fold.
+    fail_next_fold: AtomicBool,
+    /// The writer thread, woken when a fold it may be waiting for ends.
+    thread: OnceLock<std::thread::Thread>,
+}
+
+/// What a caller hands the writer thread: its sealed events in sequence order, after folding
+/// them or while it is still folding them.
+pub(crate) enum Submitted {
+    Folded(Vec<Event>),
+    /// Synced only once [`Progress::fold_ended`] says the fold up to its last event succeeded.
+    Folding(Arc<Vec<Event>>),
+}
+
+impl Submitted {
+    fn events(&self) -> &[Event] {
+        match self {
+            Submitted::Folded(v) => v,
+            Submitted::Folding(a) => a,
+        }
+    }
+}
+
+/// The events of one group: a commit still shared with its caller is written from where it
+/// is; joined with others, its events are copied (the caller may still be reading them).
+enum Group {
+    Own(Vec<Event>),
+    Shared(Arc<Vec<Event>>),
+}
+
+impl Group {
+    fn events(&self) -> &[Event] {
+        match self {
+            Group::Own(v) => v,
+            Group::Shared(a) => a,
+        }
+    }
+
+    fn extend(&mut self, more: Submitted) {
+        let mut own = match std::mem::replace(self, Group::Own(Vec::new())) {
+            Group::Own(v) => v,
+            Group::Shared(a) => Arc::try_unwrap(a).unwrap_or_else(|a| a.to_vec()),
+        };
+        match more {
+            Submitted::Folded(v) => own.extend(v),
+            Submitted::Folding(a) => own.extend_from_slice(&a),
+        }
+        *self = Group::Own(own);
+    }
 }
 
 /// A caller counted in [`Progress::pending`] until this is dropped.
@@ -78,7 +136,53 @@ impl Progress {
             fail_next: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
+            folded: AtomicU64::new(0),
+            fold_failed: AtomicU64::new(0),
+            fail_next_fold: AtomicBool::new(false),
+            thread: OnceLock::new(),
         }
+    }
+
+    /// A commit handed over while folding has been folded up to `last`, or failed to fold at
+    /// event `failed` (then the writer drops its group instead of syncing it).
+    pub fn fold_ended(&self, last: u64, failed: Option<u64>) {
+        match failed {
+            Some(seq) => self.fold_failed.store(seq.max(1), Ordering::Release),
+            None => {
+                self.folded.fetch_max(last, Ordering::AcqRel);
+            }
+        }
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Writer thread: waits until the commits handed over up to `last` are folded; false if
+    /// one of them failed. Commits are folded one at a time in order, so a failure after
+    /// `last` means every commit up to it was folded.
+    fn wait_folded(&self, last: u64) -> bool {
+        loop {
+            if self.folded.load(Ordering::Acquire) >= last {
+                return true;
+            }
+            let failed = self.fold_failed.load(Ordering::Acquire);
+            if failed != 0 && failed <= last {
+                return false;
+            }
+            // Woken by `fold_ended`; the timeout only guards against a lost wake-up.
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    /// Test hook: true once, for the commit that should fail to fold.
+    pub fn take_fold_failure(&self) -> bool {
+        // A load first: the swap, a locked instruction, on every commit would cost the hot path.
+        self.fail_next_fold.load(Ordering::Relaxed) && self.fail_next_fold.swap(false, Ordering::AcqRel)
+    }
+
+    /// Makes the next commit's fold fail (failure injection for tests).
+    pub fn fail_next_fold(&self) {
+        self.fail_next_fold.store(true, Ordering::Release);
     }
 
     /// Counts the caller as about to submit events until the guard is dropped.
@@ -173,7 +277,7 @@ pub(crate) type Subscribers = Arc<Mutex<Vec<Sender<Event>>>>;
 
 /// The writer thread and the channel into it.
 pub(crate) struct Writer {
-    tx: Option<Sender<Vec<Event>>>,
+    tx: Option<Sender<Submitted>>,
     handle: Option<JoinHandle<()>>,
     pub progress: Arc<Progress>,
 }
@@ -191,7 +295,7 @@ impl Writer {
     }
 
     /// Hands sealed events (in sequence order) to the writer thread.
-    pub fn submit(&self, events: Vec<Event>) -> Result<()> {
+    pub fn submit(&self, events: Submitted) -> Result<()> {
         self.progress.check()?;
         match &self.tx {
             Some(tx) => tx.send(events).map_err(|_| poisoned("the writer thread has stopped")),
@@ -216,8 +320,9 @@ impl Drop for Writer {
     }
 }
 
-fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
-    let mut next: Option<Vec<Event>> = None;
+fn run(rx: &Receiver<Submitted>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
+    let _ = progress.thread.set(std::thread::current());
+    let mut next: Option<Submitted> = None;
     // Durable mode: the callers the last flush woke, and how long the next group may wait for
     // them to come back with their next commit (a quarter of that flush: a caller who misses
     // the group waits a whole flush more).
@@ -230,23 +335,34 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
                 Err(_) => break,
             },
         };
-        let mut bytes: usize = first.iter().map(crate::log::estimate).sum();
-        let mut group = first;
+        let mut bytes: usize = first.events().iter().map(crate::log::estimate).sum();
+        // The last seq of a commit in the group that is still being folded.
+        let mut gate = None;
+        let mut group = match first {
+            Submitted::Folded(v) => Group::Own(v),
+            Submitted::Folding(a) => {
+                gate = a.last().map(|e| e.seq);
+                Group::Shared(a)
+            }
+        };
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
         let started = Instant::now();
         let (gather_until, straggle_until) = (started + GATHER, started + straggle);
         let mut lingered = false;
         let mut commits = 1;
-        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        while group.events().len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
-                    let more_bytes: usize = more.iter().map(crate::log::estimate).sum();
+                    let more_bytes: usize = more.events().iter().map(crate::log::estimate).sum();
                     if bytes + more_bytes > MAX_GROUP_BYTES {
                         next = Some(more);
                         break;
                     }
                     bytes += more_bytes;
+                    if let Submitted::Folding(a) = &more {
+                        gate = a.last().map(|e| e.seq).or(gate);
+                    }
                     group.extend(more);
                     commits += 1;
                 }
@@ -273,17 +389,29 @@ fn run(rx: &Receiver<Vec<Event>>, log: &Log, durability: Durability, progress: &
                 Err(_) => break,
             }
         }
-        let Some(last) = group.last().map(|e| e.seq) else { continue };
+        let events = group.events();
+        let (Some(first_seq), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
+            continue;
+        };
         if progress.crashed.load(Ordering::Acquire) {
             return;
         }
         // The subscriber list stays locked from append to publish, so a new subscriber's
         // backlog read (under the same lock) and the live feed never overlap or leave a gap.
         let mut s = subs.lock();
-        let published = if s.is_empty() { Vec::new() } else { group.clone() };
+        let published = if s.is_empty() { Vec::new() } else { events.to_vec() };
         let injected = progress.fail_next.swap(false, Ordering::AcqRel);
         let written = if injected { Err(Error::Io("injected write failure".into())) } else { Ok(()) };
-        let written = written.and_then(|()| log.append(group)).and_then(|()| match durability {
+        let written = written.and_then(|()| log.append(events));
+        if written.is_ok() && gate.is_some_and(|g| !progress.wait_folded(g)) {
+            // Nothing of a group with an unfoldable event may become durable. Every group
+            // before it is synced, so its records are all from `first_seq` on.
+            let removed = log.remove_from(first_seq).and_then(|()| log.sync());
+            let why = removed.err().map_or(String::new(), |e| format!("; removing them failed: {}", e.message()));
+            progress.poison(format!("a commit in events {first_seq}..={last} could not be folded{why}"));
+            return;
+        }
+        let written = written.and_then(|()| match durability {
             Durability::Durable => {
                 let flush = Instant::now();
                 log.sync()?;

@@ -195,3 +195,48 @@ fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
     let store = Store::open(tmp.path()).unwrap();
     assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 20);
 }
+
+/// Durable writers of large commits (handed to the writer thread while they are folded) and
+/// of one-event commits, at once: every call that returned is in the log after a reopen, and
+/// the log verifies.
+#[test]
+fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (large, small) = (3u64, 3u64);
+    {
+        let store = Store::open(tmp.path()).unwrap();
+        let s = store.session();
+        feature(&s, "n", "int");
+        let arts: Vec<u64> = (0..large).map(|k| s.create_artifact(&format!("big{k}")).unwrap().id).collect();
+        let handles: Vec<_> = (0..large + small)
+            .map(|t| {
+                let (store, arts) = (store.clone(), arts.clone());
+                thread::spawn(move || {
+                    let s = store.session();
+                    for round in 0..5i64 {
+                        let base = (t as i64) << 32 | round << 16;
+                        if let Some(&art) = arts.get(t as usize) {
+                            let values: Vec<(String, Value)> =
+                                (0..200).map(|j| ("n".to_string(), Value::Int(base + j))).collect();
+                            check(s.add_values(Host::Artifact(art), &values).unwrap().len(), 200);
+                        } else {
+                            for j in 0..40 {
+                                s.get_or_create(Some("n".into()), base + j).unwrap();
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    let store = Store::open(tmp.path()).unwrap();
+    store.verify().unwrap();
+    let s = store.session();
+    check(s.count(&Query::new().filter("feature", "n")).unwrap(), (large * 5 * 200 + small * 5 * 40) as usize);
+    for art in 1..=large {
+        check(s.count(&Query::new().filter("artifact", art as i64)).unwrap(), 5 * 200);
+    }
+}

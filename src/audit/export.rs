@@ -55,10 +55,10 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
             state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
             pending.push(e);
             if pending.len() >= IMPORT_BATCH {
-                log.append(std::mem::take(&mut pending))?;
+                log.append(&std::mem::take(&mut pending))?;
             }
         }
-        log.append(pending)?;
+        log.append(&pending)?;
         log.sync()
     })();
     match result {
