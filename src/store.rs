@@ -16,7 +16,7 @@ use crate::replay::replay;
 use crate::snapshot;
 use crate::state::State;
 use crate::value::Limits;
-use crate::writer::{Progress, Submitted, Subscribers, Writer, MAX_BACKLOG};
+use crate::writer::{Progress, Sealed, Subscribers, Writer, MAX_BACKLOG};
 use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -344,7 +344,7 @@ impl Store {
         let (events, mut gate) = if self.inner.durability == Durability::Durable && events.len() >= EARLY_SUBMIT {
             // Large and durable: sled takes the records while this thread folds them.
             let shared = Arc::new(events);
-            writer.submit(Submitted::Folding(Arc::clone(&shared)))?;
+            writer.submit(Sealed::Shared(Arc::clone(&shared)))?;
             // Handed over: the writer need not wait for this caller to gather its group.
             pending = None;
             let first = shared.first().map_or(0, |e| e.seq);
@@ -356,8 +356,8 @@ impl Store {
             (Sealed::Own(events), None)
         };
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
-        let fail_at = writer.progress.take_fold_failure().then(|| events.get().len() / 2);
-        for (i, e) in events.get().iter().enumerate() {
+        let fail_at = writer.progress.take_fold_failure().then(|| events.events().len() / 2);
+        for (i, e) in events.events().iter().enumerate() {
             let folded = if fail_at == Some(i) { Err("injected fold failure".to_string()) } else { s.fold_live(e) };
             if let Err(why) = folded {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
@@ -372,10 +372,9 @@ impl Store {
             g.folded();
         }
         let s = RwLockWriteGuard::downgrade(s);
-        if let Sealed::Own(events) = events {
-            if !events.is_empty() {
-                writer.submit(Submitted::Folded(events))?;
-            }
+        // A shared commit is with the writer already.
+        if matches!(events, Sealed::Own(_)) && !events.events().is_empty() {
+            writer.submit(events)?;
         }
         drop(pending);
         let out = finish(&s, plan);
@@ -589,21 +588,6 @@ impl Store {
 /// events each). Smaller ones fold first: their fold is short, and handing them over whole
 /// costs no shared allocation.
 const EARLY_SUBMIT: usize = 256;
-
-/// A commit's sealed events, owned or shared with the writer thread.
-enum Sealed {
-    Own(Vec<Event>),
-    Shared(Arc<Vec<Event>>),
-}
-
-impl Sealed {
-    fn get(&self) -> &[Event] {
-        match self {
-            Sealed::Own(v) => v,
-            Sealed::Shared(a) => a,
-        }
-    }
-}
 
 /// Tells the writer thread how the fold of a commit it already holds ended. Dropped without
 /// a verdict (a panic in the fold) it reports a failure, so the writer never syncs the

@@ -53,7 +53,7 @@ pub(crate) struct Progress {
     /// Callers between entering the write path and handing their events over: the durable
     /// writer waits briefly for them, so that one flush covers their commits too.
     pending: AtomicUsize,
-    /// The last seq of the commits handed over while folding ([`Submitted::Folding`]) whose
+    /// The last seq of the commits handed over while folding ([`Sealed::Shared`]) whose
     /// fold has ended well, and the first seq of one whose fold failed (0: none).
     folded: AtomicU64,
     fold_failed: AtomicU64,
@@ -63,48 +63,35 @@ pub(crate) struct Progress {
     thread: OnceLock<std::thread::Thread>,
 }
 
-/// What a caller hands the writer thread: its sealed events in sequence order, after folding
-/// them or while it is still folding them.
-pub(crate) enum Submitted {
-    Folded(Vec<Event>),
-    /// Synced only once [`Progress::fold_ended`] says the fold up to its last event succeeded.
-    Folding(Arc<Vec<Event>>),
-}
-
-impl Submitted {
-    fn events(&self) -> &[Event] {
-        match self {
-            Submitted::Folded(v) => v,
-            Submitted::Folding(a) => a,
-        }
-    }
-}
-
-/// The events of one group: a commit still shared with its caller is written from where it
-/// is; joined with others, its events are copied (the caller may still be reading them).
-enum Group {
+/// Sealed events in sequence order: a commit, or the writer thread's group of commits. A
+/// commit is `Shared` with the writer only while its caller folds it, and the writer syncs it
+/// only once [`Progress::fold_ended`] says that fold succeeded. A group of one commit is
+/// written from where the commit is; a group of several owns copies of any shared events (the
+/// caller may still be reading them).
+pub(crate) enum Sealed {
     Own(Vec<Event>),
     Shared(Arc<Vec<Event>>),
 }
 
-impl Group {
-    fn events(&self) -> &[Event] {
+impl Sealed {
+    pub fn events(&self) -> &[Event] {
         match self {
-            Group::Own(v) => v,
-            Group::Shared(a) => a,
+            Sealed::Own(v) => v,
+            Sealed::Shared(a) => a,
         }
     }
 
-    fn extend(&mut self, more: Submitted) {
-        let mut own = match std::mem::replace(self, Group::Own(Vec::new())) {
-            Group::Own(v) => v,
-            Group::Shared(a) => Arc::try_unwrap(a).unwrap_or_else(|a| a.to_vec()),
+    /// Appends the events of the next commit (a group growing).
+    fn extend(&mut self, more: Sealed) {
+        let mut own = match std::mem::replace(self, Sealed::Own(Vec::new())) {
+            Sealed::Own(v) => v,
+            Sealed::Shared(a) => Arc::try_unwrap(a).unwrap_or_else(|a| a.to_vec()),
         };
         match more {
-            Submitted::Folded(v) => own.extend(v),
-            Submitted::Folding(a) => own.extend_from_slice(&a),
+            Sealed::Own(v) => own.extend(v),
+            Sealed::Shared(a) => own.extend_from_slice(&a),
         }
-        *self = Group::Own(own);
+        *self = Sealed::Own(own);
     }
 }
 
@@ -255,6 +242,14 @@ impl Progress {
     }
 }
 
+/// The last seq of a commit handed over while its caller folds it.
+fn folding_until(commit: &Sealed) -> Option<u64> {
+    match commit {
+        Sealed::Shared(a) => a.last().map(|e| e.seq),
+        Sealed::Own(_) => None,
+    }
+}
+
 /// Takes the waiters whose seq is now durable (all of them for `u64::MAX`), to be unparked
 /// once the lock is released.
 fn wake(waiting: &mut Vec<(u64, std::thread::Thread)>, upto: u64) -> Vec<std::thread::Thread> {
@@ -277,7 +272,7 @@ pub(crate) type Subscribers = Arc<Mutex<Vec<Sender<Event>>>>;
 
 /// The writer thread and the channel into it.
 pub(crate) struct Writer {
-    tx: Option<Sender<Submitted>>,
+    tx: Option<Sender<Sealed>>,
     handle: Option<JoinHandle<()>>,
     pub progress: Arc<Progress>,
 }
@@ -295,7 +290,7 @@ impl Writer {
     }
 
     /// Hands sealed events (in sequence order) to the writer thread.
-    pub fn submit(&self, events: Submitted) -> Result<()> {
+    pub fn submit(&self, events: Sealed) -> Result<()> {
         self.progress.check()?;
         match &self.tx {
             Some(tx) => tx.send(events).map_err(|_| poisoned("the writer thread has stopped")),
@@ -320,9 +315,9 @@ impl Drop for Writer {
     }
 }
 
-fn run(rx: &Receiver<Submitted>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
+fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
     let _ = progress.thread.set(std::thread::current());
-    let mut next: Option<Submitted> = None;
+    let mut next: Option<Sealed> = None;
     // Durable mode: the callers the last flush woke, and how long the next group may wait for
     // them to come back with their next commit (a quarter of that flush: a caller who misses
     // the group waits a whole flush more).
@@ -337,14 +332,8 @@ fn run(rx: &Receiver<Submitted>, log: &Log, durability: Durability, progress: &P
         };
         let mut bytes: usize = first.events().iter().map(crate::log::estimate).sum();
         // The last seq of a commit in the group that is still being folded.
-        let mut gate = None;
-        let mut group = match first {
-            Submitted::Folded(v) => Group::Own(v),
-            Submitted::Folding(a) => {
-                gate = a.last().map(|e| e.seq);
-                Group::Shared(a)
-            }
-        };
+        let mut gate = folding_until(&first);
+        let mut group = first;
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
         let started = Instant::now();
@@ -360,9 +349,7 @@ fn run(rx: &Receiver<Submitted>, log: &Log, durability: Durability, progress: &P
                         break;
                     }
                     bytes += more_bytes;
-                    if let Submitted::Folding(a) = &more {
-                        gate = a.last().map(|e| e.seq).or(gate);
-                    }
+                    gate = folding_until(&more).or(gate);
                     group.extend(more);
                     commits += 1;
                 }
