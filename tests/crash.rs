@@ -3,7 +3,8 @@
 //! `crash_recovery` re-executes this test binary as a writer (`writer_child`, ignored unless
 //! `FVSTORE_CRASH_DIR` is set). The writer opens the store durably (the default options) and
 //! runs 2–4 threads of mixed commits — `get_or_create`, `create_artifact`, `add_values` of 2–3
-//! values, trash and permanent deletes — printing one line *before* each call (`P`, pending) and
+//! values (and one in forty of 130 new values: a commit of some 260 events, which the writer
+//! thread inserts while it is folded), trash and permanent deletes — printing one line *before* each call (`P`, pending) and
 //! one line after each acknowledged call, flushed. The parent SIGKILLs it at a random moment,
 //! reopens the store and checks:
 //! - every acknowledged record is there with the acknowledged content (values, links, deletes);
@@ -144,13 +145,19 @@ fn writer_thread(me: &Session, seed: u64, run: u64, t: u64, deadline: Instant) {
             } else {
                 artifacts[usize::try_from(rng.below(artifacts.len() as u64)).unwrap()]
             };
-            let n = rng.range(2, 3);
-            let mut features: Vec<&str> = SHARED.to_vec();
-            if n == 2 {
-                features.remove(usize::try_from(rng.below(3)).unwrap());
-            }
-            let pairs: Vec<(String, String)> =
-                features.iter().map(|f| ((*f).to_string(), rng.below(40).to_string())).collect();
+            let pairs: Vec<(String, String)> = if rng.below(40) == 0 {
+                // A large call: mostly new values, over 256 events, so the commit is handed to
+                // the writer thread while it is folded. Rare: the checks after each kill grow
+                // with the store.
+                (0..130).map(|_| ("n".to_string(), rng.range(1_000, 1_000_000_000).to_string())).collect()
+            } else {
+                let n = rng.range(2, 3);
+                let mut features: Vec<&str> = SHARED.to_vec();
+                if n == 2 {
+                    features.remove(usize::try_from(rng.below(3)).unwrap());
+                }
+                features.iter().map(|f| ((*f).to_string(), rng.below(40).to_string())).collect()
+            };
             let tokens: Vec<String> = pairs.iter().map(|(f, k)| format!("{f}:{k}")).collect();
             emit(&format!("P {t} A {art} {}", tokens.join(",")));
             let values: Vec<(String, Value)> = pairs.iter().map(|(f, k)| (f.clone(), value_of(f, k))).collect();
@@ -368,15 +375,21 @@ fn check_store(store: &Store, model: &mut Model, pending: &[Pending], ctx: &str)
             }
         }
     }
-    // Each linked value lists the artifact among its artifact_ids.
+    // Each linked value lists the artifact among its artifact_ids (artifacts by link, built
+    // once: a scan of every artifact per value made this check quadratic in the store).
+    let mut hosts_of: HashMap<&(String, String), Vec<u64>> = HashMap::new();
+    for (art, keys) in &model.links {
+        for key in keys {
+            hosts_of.entry(key).or_default().push(*art);
+        }
+    }
     for (id, (f, k)) in &model.values {
         if model.deleted.contains_key(id) {
             continue;
         }
         let rec = me.get(*id).unwrap();
         let key = link_key(f, &value_of(f, k));
-        let hosts: Vec<u64> = model.links.iter().filter(|(_, l)| l.contains(&key)).map(|(a, _)| *a).collect();
-        for a in hosts {
+        for &a in hosts_of.get(&key).map_or(&[][..], Vec::as_slice) {
             assert!(rec.artifact_ids.contains(&a), "{ctx}: value {id} is not linked to artifact {a}: {rec:?}");
         }
     }
