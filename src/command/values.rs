@@ -169,16 +169,19 @@ impl Session {
             |s, d| {
                 resolve::context(s, &self.ctx, true)?;
                 resolve::host(s, user, host)?;
-                // Each feature named once: a call names a few features for many values.
+                // Each feature resolved once (a call names a few features for many values), and
+                // each value's looked up once.
                 let mut features: BTreeMap<&str, Option<&Feature>> = BTreeMap::new();
-                for (n, _) in values {
-                    if !features.contains_key(n.as_str()) {
-                        features.insert(n, resolve::feature(s, user, &Ref::Name(n.clone())).ok());
-                    }
-                }
-                let feature = |n: &str| features.get(n).copied().flatten();
+                let per_value: Vec<Option<&Feature>> = values
+                    .iter()
+                    .map(|(n, _)| {
+                        *features
+                            .entry(n.as_str())
+                            .or_insert_with(|| resolve::feature(s, user, &Ref::Name(n.clone())).ok())
+                    })
+                    .collect();
                 let unknown: Vec<&str> =
-                    values.iter().filter(|(n, _)| feature(n).is_none()).map(|(n, _)| n.as_str()).collect();
+                    values.iter().zip(&per_value).filter(|(_, f)| f.is_none()).map(|((n, _), _)| n.as_str()).collect();
                 if !unknown.is_empty() {
                     return Err(err!(
                         ValidationError,
@@ -208,13 +211,26 @@ impl Session {
                 }
                 // Values found or drafted earlier in this call, and links drafted, so that the
                 // same value named twice is one record, one restore and one link.
-                let mut resolved: WordMap<(u64, [u8; 32]), u64> = WordMap::default();
+                let mut resolved: WordMap<(u64, [u8; 32]), u64> =
+                    WordMap::with_capacity_and_hasher(values.len(), Default::default());
                 let mut linked = std::collections::BTreeSet::new();
                 let mut out = Vec::with_capacity(values.len());
                 // A create and a link per value, at most: one allocation for the events.
                 d.reserve(values.len() * 2);
-                for (name, raw) in values {
-                    let f = feature(name).ok_or_else(|| err!(DoesNotExist, "no feature {name}"))?;
+                // Every value validated and hashed first (pure: an error is still reported at
+                // its value, in order), so that the dedup slots of the whole call are read ahead
+                // together rather than missed one by one.
+                let prepared: Vec<Option<Result<Prepared>>> = values
+                    .iter()
+                    .zip(&per_value)
+                    .map(|((_, raw), f)| match f {
+                        Some(f) if !matches!(raw, Value::Null) => Some(prepare_for(Some(f), raw.clone(), &limits)),
+                        _ => None,
+                    })
+                    .collect();
+                s.warm_values(prepared.iter().flatten().flatten().map(|p| (p.feature, &p.hash)));
+                for (((name, raw), f), p) in values.iter().zip(per_value).zip(prepared) {
+                    let f = f.ok_or_else(|| err!(DoesNotExist, "no feature {name}"))?;
                     let target = if matches!(raw, Value::Null) {
                         if !f.nullable {
                             return Err(err!(
@@ -224,7 +240,10 @@ impl Session {
                         }
                         None
                     } else {
-                        let p = prepare_for(Some(f), raw.clone(), &limits)?;
+                        let p = match p {
+                            Some(p) => p?,
+                            None => prepare_for(Some(f), raw.clone(), &limits)?,
+                        };
                         let key = (f.id, p.hash);
                         match resolved.get(&key) {
                             Some(id) => Some(*id),

@@ -161,17 +161,22 @@ impl State {
         }
     }
 
-    /// The value with this dedup key, if any.
     /// Brings the dedup slots of the values these events create into the cache, all at once
     /// (see `Dedup::warm`), before they are folded one by one.
     pub fn warm_dedup(&self, events: &[crate::event::Event]) {
-        let keys = events.iter().filter_map(|e| match &e.data {
-            crate::event::EventData::CreateValue { feature, hash, .. } => Some(dedup_key(*feature, hash)),
+        self.warm_values(events.iter().filter_map(|e| match &e.data {
+            crate::event::EventData::CreateValue { feature, hash, .. } => Some((*feature, hash)),
             _ => None,
-        });
-        std::hint::black_box(self.dedup.warm(keys));
+        }));
     }
 
+    /// Brings the dedup slots of these (feature, content hash) keys into the cache, all at once,
+    /// before they are looked up one by one.
+    pub fn warm_values<'a>(&self, keys: impl Iterator<Item = (Option<u64>, &'a [u8; 32])>) {
+        std::hint::black_box(self.dedup.warm(keys.map(|(feature, hash)| dedup_key(feature, hash))));
+    }
+
+    /// The value with this dedup key, if any.
     pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
         self.dedup
             .candidates(dedup_key(feature, hash))
