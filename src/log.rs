@@ -266,8 +266,8 @@ impl Log {
         Ok(synced)
     }
 
-    /// Removes the records from event `seq` on: the last group's, appended but not synced
-    /// (records never span two groups, and every group before it is synced).
+    /// Removes every record from event `seq` on. Callers pass the first event of a group
+    /// (records never span two groups): the unsynced tail, or a group that must not be synced.
     pub fn remove_from(&self, seq: u64) -> Result<()> {
         for item in self.tree.range(codec::seq_key(seq)..) {
             let (key, _) = item?;

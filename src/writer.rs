@@ -54,7 +54,7 @@ pub(crate) struct Progress {
     /// writer waits briefly for them, so that one flush covers their commits too.
     pending: AtomicUsize,
     /// The last seq of the commits handed over while folding ([`Sealed::Shared`]) whose
-    /// fold has ended well, and the first seq of one whose fold failed (0: none).
+    /// fold has ended well, and a seq within the one whose fold failed (0: none).
     folded: AtomicU64,
     fold_failed: AtomicU64,
     /// Test hook: the next commit's fold fails as if it had met an event it cannot fold.

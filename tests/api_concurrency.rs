@@ -197,14 +197,15 @@ fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
 }
 
 /// Durable writers of large commits (handed to the writer thread while they are folded) and
-/// of one-event commits, at once: every call that returned is in the log after a reopen, and
-/// the log verifies.
+/// of one-event commits, at once: a subscriber gets every event once, in order, every call
+/// that returned is in the log after a reopen, and the log verifies.
 #[test]
 fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let (large, small) = (3u64, 3u64);
     {
         let store = Store::open(tmp.path()).unwrap();
+        let feed = store.subscribe(1).unwrap();
         let s = store.session();
         feature(&s, "n", "int");
         let arts: Vec<u64> = (0..large).map(|k| s.create_artifact(&format!("big{k}")).unwrap().id).collect();
@@ -231,6 +232,9 @@ fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
         for h in handles {
             h.join().unwrap();
         }
+        // Every call has returned, so every event was published before it did.
+        let seqs: Vec<u64> = feed.try_iter().map(|e| e.seq).collect();
+        check(seqs, (1..=store.head().0).collect::<Vec<u64>>());
     }
     let store = Store::open(tmp.path()).unwrap();
     store.verify().unwrap();

@@ -229,28 +229,27 @@ impl Session {
                     })
                     .collect();
                 s.warm_values(prepared.iter().flatten().flatten().map(|p| (p.feature, &p.hash)));
-                for (((name, raw), f), p) in values.iter().zip(per_value).zip(prepared) {
+                for ((name, f), p) in values.iter().map(|(n, _)| n).zip(per_value).zip(prepared) {
                     let f = f.ok_or_else(|| err!(DoesNotExist, "no feature {name}"))?;
-                    let target = if matches!(raw, Value::Null) {
-                        if !f.nullable {
+                    // With its feature known, a value has no preparation exactly when it is null.
+                    let target = match p {
+                        None if !f.nullable => {
                             return Err(err!(
                                 ValidationError,
                                 "feature '{name}' is not nullable; a null value is refused"
                             ));
                         }
-                        None
-                    } else {
-                        let p = match p {
-                            Some(p) => p?,
-                            None => prepare_for(Some(f), raw.clone(), &limits)?,
-                        };
-                        let key = (f.id, p.hash);
-                        match resolved.get(&key) {
-                            Some(id) => Some(*id),
-                            None => {
-                                let id = self.value_for_link(s, d, &p)?;
-                                resolved.insert(key, id);
-                                Some(id)
+                        None => None,
+                        Some(p) => {
+                            let p = p?;
+                            let key = (f.id, p.hash);
+                            match resolved.get(&key) {
+                                Some(id) => Some(*id),
+                                None => {
+                                    let id = self.value_for_link(s, d, &p)?;
+                                    resolved.insert(key, id);
+                                    Some(id)
+                                }
                             }
                         }
                     };
