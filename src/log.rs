@@ -47,15 +47,16 @@ pub enum Durability {
 /// measured with sled alone, 200 MB of records).
 pub(crate) const MAX_RECORD_BYTES: usize = 7 << 10;
 
-/// A rough estimate of an event's size in a format 3 record, a little above the usual: its
-/// hash, varints that rarely take more than 3 bytes each (ids below 2 million), and the
-/// payload. An int value's event takes 55 bytes and is estimated at 65. An event far above its
-/// estimate (ids in the billions) can make a record larger than planned, which costs a blob
-/// file at worst, never an event.
+/// A rough estimate of an event's size in a format 4 record, a little above the usual: 4 bytes
+/// of its hash, varints that rarely take more than 3 bytes each (ids below 2 million), and the
+/// payload. An int value's event takes about 27 bytes and is estimated at 27, a link 13 to 16
+/// at 18. An event far above its estimate (ids in the billions) can make a record larger than
+/// planned, which costs a blob file at worst, never an event. (A record's own 70 bytes, its
+/// header and its last event's whole hash, fit in the margin.)
 pub(crate) fn estimate(e: &Event) -> usize {
     use crate::event::EventData::*;
-    48 + match &e.data {
-        CreateValue { value, .. } => 8 + value.len(),
+    12 + match &e.data {
+        CreateValue { value, .. } => 6 + value.len(),
         CreateUser { handle: name }
         | CreateSpace { name }
         | CreateBranch { name }
@@ -63,7 +64,7 @@ pub(crate) fn estimate(e: &Event) -> usize {
         | CreateFeature { name, .. }
         | CreateArtifact { key: name, .. } => 8 + name.len(),
         Merge { moved } => 4 + moved.len() * 6,
-        _ => 8,
+        _ => 6,
     }
 }
 
@@ -168,12 +169,12 @@ impl Log {
         match meta.get(FORMAT_KEY)? {
             Some(v) if v.as_ref() == [codec::FORMAT_VERSION] => {}
             // A new store, or one of an older format: this build reads them all and writes
-            // format 3 records, so the store says 3 from now on (a build that reads only older
+            // format 4 records, so the store says 4 from now on (a build that reads only older
             // ones refuses it whole, rather than meeting records it cannot read).
             None => {
                 meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
             }
-            Some(v) if v.as_ref() == [1] || v.as_ref() == [2] => {
+            Some(v) if matches!(v.as_ref(), [1..=3]) => {
                 meta.insert(FORMAT_KEY, &[codec::FORMAT_VERSION])?;
             }
             Some(v) => {
@@ -347,7 +348,7 @@ impl Log {
             .and_then(|r| r.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| codec::seq_key(0).to_vec());
-        Cursor { records: self.tree.range(start..), from, expected: None }
+        Cursor { records: self.tree.range(start..), from, expected: None, pending: None, unhashed: false }
     }
 
     /// The raw trees, for `dump` and damage tests: (tree name, key, value) in order.
@@ -367,21 +368,36 @@ pub struct Cursor {
     from: u64,
     /// The seq the next event must have, once one was read.
     expected: Option<u64>,
+    /// A problem found in a record after some of its events, which were handed out first: it
+    /// is the next call's error.
+    pending: Option<Error>,
+    /// Whether an event handed out since the last `take_unhashed` came with a hash that was
+    /// read, not computed from its contents (formats 1 to 3).
+    unhashed: bool,
 }
 
 impl Cursor {
     /// Appends the next record's events (those with `seq >= from`) to `out`; false at the end
-    /// of the log. On an error `out` is as it was.
+    /// of the log. On an error `out` is as it was. A record damaged after its first events
+    /// (`codec::decode_batch_into`) gives those events, and its error on the next call.
     pub fn next_into(&mut self, out: &mut Vec<Event>) -> Result<bool> {
         loop {
+            if let Some(why) = self.pending.take() {
+                return Err(why);
+            }
             let Some(item) = self.records.next() else { return Ok(false) };
             let (k, v) = item?;
             let key = codec::key_seq(&k)?;
             let start = out.len();
-            codec::decode_batch_into(&v, out).map_err(|e| e.at_seq(key))?;
+            match codec::decode_batch_into(&v, out).map_err(|e| e.at_seq(key)) {
+                Ok(hashed) => self.unhashed |= !hashed,
+                Err(why) if out.len() == start => return Err(why),
+                Err(why) => (self.unhashed, self.pending) = (true, Some(why)),
+            }
             let checked = self.check(key, out.get(start..).unwrap_or_default());
             if let Err(why) = checked {
                 out.truncate(start);
+                self.pending = None;
                 return Err(why);
             }
             // Only the first record read can hold events before `from`.
@@ -391,6 +407,12 @@ impl Cursor {
                 return Ok(true);
             }
         }
+    }
+
+    /// Whether an event handed out since the last call came with a hash read from the log
+    /// rather than computed from its contents: only such a hash needs checking.
+    pub fn take_unhashed(&mut self) -> bool {
+        std::mem::take(&mut self.unhashed)
     }
 
     /// Does a record's batch start at its key, and continue the log without a gap?

@@ -113,7 +113,8 @@ fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, 
         if end || events.len() >= CHUNK {
             // Everything before a problem is folded first, then it is reported, unless
             // hashing that part finds an earlier one.
-            if !send(tx, std::mem::take(&mut events)) {
+            let hashed = !cursor.take_unhashed();
+            if !send(tx, std::mem::take(&mut events), hashed) {
                 return;
             }
             if end {
@@ -134,11 +135,12 @@ fn reuse(mut events: Vec<Event>) -> Vec<Event> {
     events
 }
 
-/// Sends a chunk, hashing it first if the folder is behind. False when the reader should
-/// stop: a hash did not match (sent after the events before it), or the folder is gone.
-fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>) -> bool {
-    if tx.len() < BEHIND {
-        return tx.send(Ok(Chunk { events, hashed: false })).is_ok();
+/// Sends a chunk, hashing it first if it needs it and the folder is behind. False when the
+/// reader should stop: a hash did not match (sent after the events before it), or the folder
+/// is gone.
+fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>, hashed: bool) -> bool {
+    if hashed || tx.len() < BEHIND {
+        return tx.send(Ok(Chunk { events, hashed })).is_ok();
     }
     let bad = events.iter().enumerate().find_map(|(i, e)| check_hash(e).err().map(|why| (i, why)));
     let Some((at, why)) = bad else {
@@ -208,7 +210,7 @@ mod tests {
         for _ in 0..queued {
             assert!(tx.send(Ok(Chunk { events: Vec::new(), hashed: false })).is_ok());
         }
-        let go_on = send(&tx, events);
+        let go_on = send(&tx, events, false);
         drop(tx);
         let got = rx.iter().skip(queued).map(|c| c.map(|c| (c.events.len(), c.hashed))).collect();
         (go_on, got)

@@ -92,8 +92,8 @@ fn versions(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
 }
 
 #[test]
-fn a_store_of_an_older_log_format_opens_as_it_was_and_goes_on_in_format_3() {
-    for old in [1u8, 2] {
+fn a_store_of_an_older_log_format_opens_as_it_was_and_goes_on_in_format_4() {
+    for old in [1u8, 2, 3] {
         older_format_opens(old);
     }
 }
@@ -107,11 +107,11 @@ fn older_format_opens(old: u8) {
         let head = store.head();
         (head, store.state_hash(), store.session().log(1, head.0).unwrap())
     };
-    check(versions(&dir).0.iter().all(|v| *v == 3), true);
-    let (v3_bytes, old_bytes) = rewrite_log(&dir, old);
+    check(versions(&dir).0.iter().all(|v| *v == 4), true);
+    let (new_bytes, old_bytes) = rewrite_log(&dir, old);
     match old {
-        1 => assert!(v3_bytes * 10 < old_bytes * 5, "format 3 took {v3_bytes} bytes, format 1 {old_bytes}"),
-        _ => assert!(v3_bytes < old_bytes, "format 3 took {v3_bytes} bytes, format 2 {old_bytes}"),
+        1 => assert!(new_bytes * 10 < old_bytes * 5, "format 4 took {new_bytes} bytes, format 1 {old_bytes}"),
+        _ => assert!(new_bytes < old_bytes, "format 4 took {new_bytes} bytes, format {old} {old_bytes}"),
     }
     check(versions(&dir).1, vec![old]);
     // A full replay of the old log gives the same store, event for event.
@@ -124,8 +124,8 @@ fn older_format_opens(old: u8) {
         store.session().create_artifact("after/upgrade").unwrap();
     }
     let (records, meta) = versions(&dir);
-    check(meta, vec![3]);
-    check(records.last().copied(), Some(3));
+    check(meta, vec![4]);
+    check(records.last().copied(), Some(4));
     assert!(records[..records.len() - 1].iter().all(|v| *v == old), "{records:?}");
     // Mixed formats replay and verify as one chain.
     std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
@@ -144,17 +144,17 @@ fn a_store_of_a_newer_log_format_is_refused_and_left_alone() {
         store.session().create_artifact("a").unwrap();
     }
     let db = sled::open(dir.join("log")).unwrap();
-    db.open_tree("meta").unwrap().insert("format_version", &[4]).unwrap();
+    db.open_tree("meta").unwrap().insert("format_version", &[5]).unwrap();
     db.flush().unwrap();
     drop(db);
     let why = Store::open_with(&dir, common::workload::options(0)).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(why.contains("format version [4]") && why.contains("reads versions 1 to 3"), "{why}");
-    check(versions(&dir).1, vec![4]);
+    assert!(why.contains("format version [5]") && why.contains("reads versions 1 to 4"), "{why}");
+    check(versions(&dir).1, vec![5]);
 }
 
 /// A forged log: the last event, a value creation, rewritten in format 2 with a stored value
 /// hash that is not its content's and a recomputed event hash, so the chain checks out. No
-/// command makes such an event; replay and verify name it. (Format 3 cannot hold it: the hash
+/// command makes such an event; replay and verify name it. (Formats 3 and 4 cannot hold it: the hash
 /// is not stored.)
 #[test]
 fn a_rechained_value_whose_stored_hash_is_not_its_contents_is_refused() {

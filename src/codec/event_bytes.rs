@@ -1,4 +1,4 @@
-//! Events and commit batches, encoded and decoded by hand, in three formats (docs/FORMAT.md).
+//! Events and commit batches, encoded and decoded by hand, in four formats (docs/FORMAT.md).
 //!
 //! Format 1 is byte for byte what bincode 2 (serde, fixed-width little-endian integers) writes
 //! for the `event` types: enum tags as u32, `Option` as a 0/1 byte, strings and vectors as a
@@ -9,14 +9,18 @@
 //! Format 2 has the same fields with LEB128 varints for integers, lengths and tags (zigzag for
 //! signed ones), and a batch leaves out what its chain implies — the sequence numbers after
 //! the first, every `prev` after the first, and each timestamp but as the step from the one
-//! before. Format 3, what the log writes, is format 2 without each created value's content
-//! hash, which the reader recomputes from the value: an int value's event takes about 55 bytes,
-//! against 87 in format 2 and 180 in format 1.
+//! before. Format 3 is format 2 without each created value's content hash, which the reader
+//! recomputes from the value. Format 4, what the log writes, also leaves out each event's
+//! hash, which the reader recomputes along the chain: it keeps 4 bytes of each (so damage is
+//! still found at its event) and the last event's whole. An int value's event takes about 27
+//! bytes, against 55 in format 3, 87 in format 2 and 180 in format 1.
 //!
 //! ```text
 //! chain  = count varint (≥ 1), first seq varint, first prev [32], event2*
 //! event2 = at − previous at (zigzag; the first from 0), actor, run (0/1 byte, varint),
-//!          record (kind, id), data (as format 1, varints; format 3: no value hash), hash [32]
+//!          record (kind, id), data (as format 1, varints; formats 3 and 4: no value hash),
+//!          hash [32] (format 4: its first 4 bytes, none for the last event)
+//! format 4: chain, then the last event's hash [32]
 //! ```
 
 use super::varint;
@@ -246,32 +250,69 @@ pub(super) fn chained(events: &[Event]) -> bool {
         })
 }
 
-/// Appends a batch's format 2 body, or with `value_hashes` false its format 3 body;
-/// `chained(b)` must hold.
-pub(super) fn put_chain(events: &[Event], value_hashes: bool, out: &mut Vec<u8>) {
-    let mut w = W { out, ints: Ints::Var, value_hashes };
+/// What a chained record (formats 2 to 4) stores beside the events' fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Chain {
+    /// Format 2: created values' content hashes and event hashes.
+    V2,
+    /// Format 3: event hashes.
+    V3,
+    /// Format 4: 4 bytes of each event's hash but the last's, then the last one whole.
+    V4,
+}
+
+/// Bytes of an event's hash a format 4 record keeps for each event but its last.
+const CHECK: usize = 4;
+
+/// Appends a batch's body in a chained format; `chained(events)` must hold, and for format 4
+/// every event's hash must be its own (`event_hash`), as the reader recomputes them.
+pub(super) fn put_chain(events: &[Event], chain: Chain, out: &mut Vec<u8>) {
+    let mut w = W { out, ints: Ints::Var, value_hashes: chain == Chain::V2 };
     let Some(first) = events.first() else { return };
     w.u64(events.len() as u64);
     w.u64(first.seq);
     w.out.extend_from_slice(&first.prev);
     let mut at = 0i64;
-    for e in events {
+    for (i, e) in events.iter().enumerate() {
         w.i64(e.at.wrapping_sub(at));
         at = e.at;
         w.u64(e.actor);
         w.opt(e.run);
         w.record(e.record);
         w.data(&e.data);
-        w.out.extend_from_slice(&e.hash);
+        let hash = match chain {
+            Chain::V2 | Chain::V3 => &e.hash[..],
+            // The last event's check would repeat the first bytes of the whole hash after it.
+            Chain::V4 if i + 1 == events.len() => &e.hash[..],
+            Chain::V4 => &e.hash[..CHECK],
+        };
+        w.out.extend_from_slice(hash);
     }
+}
+
+/// The chain hash of an event: blake3 over its format 1 encoding with `hash` zeroed (the
+/// version byte first), encoded into a reused per-thread buffer and hashed in one call.
+pub(super) fn chain_hash(e: &Event) -> [u8; 32] {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.clear();
+        buf.push(super::EVENT_FORMAT);
+        put_event(e, true, &mut buf);
+        *blake3::hash(&buf).as_bytes()
+    })
 }
 
 /// A cursor over a record's body; every read checks the length.
 pub(super) struct Reader<'a> {
     pub rest: &'a [u8],
     ints: Ints,
-    /// Whether created values' content hashes are stored, or recomputed here (format 3).
+    /// Whether created values' content hashes are stored, or recomputed here (formats 3, 4).
     value_hashes: bool,
+    /// Whether event hashes are stored whole, or recomputed here (format 4).
+    event_hashes: bool,
 }
 
 fn short() -> Error {
@@ -280,12 +321,12 @@ fn short() -> Error {
 
 impl<'a> Reader<'a> {
     pub fn new(rest: &'a [u8], ints: Ints) -> Reader<'a> {
-        Reader { rest, ints, value_hashes: true }
+        Reader { rest, ints, value_hashes: true, event_hashes: true }
     }
 
-    /// A reader of format 3: varints, and no value hashes stored.
-    pub fn lean(rest: &'a [u8]) -> Reader<'a> {
-        Reader { rest, ints: Ints::Var, value_hashes: false }
+    /// A reader of a chained format (varints).
+    pub fn chained(rest: &'a [u8], chain: Chain) -> Reader<'a> {
+        Reader { rest, ints: Ints::Var, value_hashes: chain == Chain::V2, event_hashes: chain != Chain::V4 }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -461,13 +502,14 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A format 2 or 3 batch, appended to `out` (partly, on an error): sequence numbers and
-    /// `prev` hashes filled in from the chain.
+    /// A format 2, 3 or 4 batch, appended to `out` (partly, on an error): sequence numbers and
+    /// `prev` hashes filled in from the chain, and in format 4 each event's hash computed and
+    /// checked against the bytes the record keeps of it.
     pub fn chain_into(&mut self, out: &mut Vec<Event>) -> Result<()> {
-        // The smallest event takes 1+1+1+2+1+32 bytes.
-        let n = self.len(38, 38)?;
+        // The smallest event takes 1+1+1+2+1 bytes, and its hash 32 (format 4: 4; its last 32).
+        let n = self.len(38, if self.event_hashes { 38 } else { 10 })?;
         if n == 0 {
-            return Err(Error::corrupt(None, "a format 2 batch of no events"));
+            return Err(Error::corrupt(None, "a chained batch of no events"));
         }
         let first = self.u64()?;
         let mut prev: [u8; 32] = self.arr()?;
@@ -476,7 +518,7 @@ impl<'a> Reader<'a> {
         for i in 0..n as u64 {
             let seq = first.checked_add(i).ok_or_else(|| Error::corrupt(None, "sequence numbers overflow"))?;
             at = at.wrapping_add(self.i64()?);
-            let e = Event {
+            let mut e = Event {
                 seq,
                 at,
                 actor: self.u64()?,
@@ -484,8 +526,20 @@ impl<'a> Reader<'a> {
                 record: self.record()?,
                 data: self.data().map_err(|e| e.at_seq(seq))?,
                 prev,
-                hash: self.arr()?,
+                hash: [0; 32],
             };
+            if self.event_hashes {
+                e.hash = self.arr()?;
+            } else {
+                e.hash = chain_hash(&e);
+                let kept = if i + 1 == n as u64 { self.take(32)? } else { self.take(CHECK)? };
+                if e.hash.get(..kept.len()) != Some(kept) {
+                    return Err(Error::corrupt(
+                        Some(seq),
+                        "event hash does not match its contents (tampered or damaged)",
+                    ));
+                }
+            }
             prev = e.hash;
             out.push(e);
         }
@@ -626,7 +680,7 @@ mod tests {
         let b = chain();
         assert!(chained(&b.events));
         let mut v2 = Vec::new();
-        put_chain(&b.events, true, &mut v2);
+        put_chain(&b.events, Chain::V2, &mut v2);
         let mut r = Reader::new(&v2, Ints::Var);
         let mut back = Vec::new();
         assert!(r.chain_into(&mut back).is_ok());
@@ -649,7 +703,7 @@ mod tests {
         }
         assert!(chained(&big.events));
         let mut v = Vec::new();
-        put_chain(&big.events, true, &mut v);
+        put_chain(&big.events, Chain::V2, &mut v);
         let mut back = Vec::new();
         assert!(Reader::new(&v, Ints::Var).chain_into(&mut back).is_ok());
         assert_eq!(back, big.events);
@@ -674,31 +728,99 @@ mod tests {
         let values = b.events.iter().filter(|e| matches!(e.data, EventData::CreateValue { .. })).count();
         assert!(values >= 2);
         let (mut v2, mut v3) = (Vec::new(), Vec::new());
-        put_chain(&b.events, true, &mut v2);
-        put_chain(&b.events, false, &mut v3);
+        put_chain(&b.events, Chain::V2, &mut v2);
+        put_chain(&b.events, Chain::V3, &mut v3);
         assert_eq!(v3.len() + 32 * values, v2.len());
-        let mut r = Reader::lean(&v3);
+        let mut r = Reader::chained(&v3, Chain::V3);
         let mut back = Vec::new();
         assert!(r.chain_into(&mut back).is_ok());
         assert!(r.finish("batch").is_ok());
         assert_eq!(back, b.events);
         for cut in 0..v3.len() {
-            assert!(Reader::lean(&v3[..cut]).chain_into(&mut Vec::new()).is_err(), "cut at {cut}");
+            assert!(Reader::chained(&v3[..cut], Chain::V3).chain_into(&mut Vec::new()).is_err(), "cut at {cut}");
         }
         // A forged hash cannot be stored in format 3: it reads back as the content's.
         let (_, forged, _) = forged_chain();
         let mut v = Vec::new();
-        put_chain(&forged.events, false, &mut v);
+        put_chain(&forged.events, Chain::V3, &mut v);
         let mut back = Vec::new();
-        assert!(Reader::lean(&v).chain_into(&mut back).is_ok());
+        assert!(Reader::chained(&v, Chain::V3).chain_into(&mut back).is_ok());
         assert_eq!(back, b.events);
+    }
+
+    /// The test chain with real hashes, each its event's, as sealing makes them.
+    fn sealed_chain() -> Batch {
+        let mut b = chain();
+        let mut prev = [9; 32];
+        for e in &mut b.events {
+            e.prev = prev;
+            e.hash = chain_hash(e);
+            prev = e.hash;
+        }
+        b
+    }
+
+    fn read_v4(bytes: &[u8]) -> Result<Vec<Event>> {
+        let mut r = Reader::chained(bytes, Chain::V4);
+        let mut back = Vec::new();
+        r.chain_into(&mut back)?;
+        r.finish("batch")?;
+        Ok(back)
+    }
+
+    #[test]
+    fn format_4_keeps_4_bytes_of_each_hash_and_recomputes_them() {
+        let b = sealed_chain();
+        let (mut v3, mut v4) = (Vec::new(), Vec::new());
+        put_chain(&b.events, Chain::V3, &mut v3);
+        put_chain(&b.events, Chain::V4, &mut v4);
+        assert_eq!(v4.len() + (32 - CHECK) * (b.events.len() - 1), v3.len());
+        assert_eq!(read_v4(&v4).ok(), Some(b.events.clone()));
+        for cut in 0..v4.len() {
+            assert!(read_v4(&v4[..cut]).is_err(), "cut at {cut}");
+        }
+        // One event alone: its hash whole, as format 3 keeps it.
+        let one = &b.events[..1];
+        let (mut v3, mut v4) = (Vec::new(), Vec::new());
+        put_chain(one, Chain::V3, &mut v3);
+        put_chain(one, Chain::V4, &mut v4);
+        assert_eq!(v3, v4);
+        assert_eq!(read_v4(&v4).ok().as_deref(), Some(one));
+    }
+
+    #[test]
+    fn format_4_names_the_event_whose_contents_or_kept_hash_changed() {
+        let b = sealed_chain();
+        let mut v4 = Vec::new();
+        put_chain(&b.events, Chain::V4, &mut v4);
+        let mut hits = std::collections::BTreeSet::new();
+        // Flip each byte after the header in turn: always noticed, the events before the
+        // damage come back, and a hash that does not match names the first event not returned.
+        let header = 1 + 3 + 32;
+        for at in header..v4.len() {
+            let mut bad = v4.clone();
+            bad[at] ^= 0x20;
+            let mut r = Reader::chained(&bad, Chain::V4);
+            let mut back = Vec::new();
+            let got = r.chain_into(&mut back).and_then(|()| r.finish("batch"));
+            assert!(got.is_err(), "flipping byte {at} went unnoticed");
+            assert_eq!(back[..], b.events[..back.len()], "events before the damage come back as they were");
+            if let Err(Error::Corruption { at: Some(seq), reason }) = got {
+                if reason.contains("event hash does not match") {
+                    assert_eq!(seq, b.events[back.len()].seq);
+                    hits.insert(seq);
+                }
+            }
+        }
+        // Every event's own check (or the last one's hash) caught a flip in it.
+        assert_eq!(hits.len(), b.events.len(), "{hits:?}");
     }
 
     #[test]
     fn a_stored_value_hash_that_is_not_the_contents_is_refused_at_its_event() {
         let (_, forged, seq) = forged_chain();
         let mut v2 = Vec::new();
-        put_chain(&forged.events, true, &mut v2);
+        put_chain(&forged.events, Chain::V2, &mut v2);
         let mut v1 = Vec::new();
         put_batch(&forged.events, &mut v1);
         let errors = [

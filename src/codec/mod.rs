@@ -49,9 +49,10 @@ pub const MAX_NESTING: usize = 1024;
 
 /// Version of the log this build writes: the meta tree's format byte, and the version byte of
 /// the log records it writes. 2: varints, and batches leave out what the chain implies
-/// (`event_bytes`); 3: and created values' content hashes, recomputed when read. Records of
-/// versions 1 and 2 are still read, so a store of any of them opens.
-pub const FORMAT_VERSION: u8 = 3;
+/// (`event_bytes`); 3: and created values' content hashes, recomputed when read; 4: and all
+/// but 4 bytes of each event's hash (the last event's is kept whole), recomputed when read.
+/// Records of versions 1 to 3 are still read, so a store of any of them opens.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// Version byte of a single encoded event, and of the bytes every event hash is computed over:
 /// format 1 (bincode's fixed-width layout), whatever format stores the event.
@@ -68,40 +69,50 @@ pub(crate) fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD>()
 }
 
-/// Encodes a commit batch for the log tree: format 3 when the batch is a chain (every batch
-/// the log writes), else format 1, which holds any batch (tests write tampered ones).
+/// Encodes a commit batch as the log would hold it: format 4 when the batch is a chain whose
+/// every hash is its event's (every batch the log writes), else format 3 for a chain, else
+/// format 1, which holds any batch (tests write tampered ones: one with a changed field and
+/// its old hash is kept as it is, for replay and verify to find).
 pub fn encode_batch(b: &Batch) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_events_into(&b.events, &mut out);
-    out
+    [FORMAT_VERSION, 3, 1].iter().find_map(|v| encode_batch_as(b, *v)).unwrap_or_default()
 }
 
-/// `encode_batch` of these events into `out` (cleared first): the log's writer reuses one
-/// buffer for all its records, and sled copies each into an allocation of its exact size.
-pub fn encode_events_into(events: &[Event], out: &mut Vec<u8>) {
+/// The log writer's encoding of these events into `out` (cleared first), in format 4: it
+/// reuses one buffer for all its records, and sled copies each into an allocation of its exact
+/// size. The events are sealed by this build, so their hashes are their own and are not
+/// computed again here.
+pub(crate) fn encode_events_into(events: &[Event], out: &mut Vec<u8>) {
     out.clear();
+    debug_assert!(events.iter().all(|e| event_hash(e) == e.hash), "the log writes only sealed events");
     if !put_as(events, FORMAT_VERSION, out) {
         put_as(events, 1, out);
     }
 }
 
-/// Encodes a commit batch in format `version` (1, 2 or 3); `None` for another version, or for
-/// version 2 or 3 and a batch that is not a chain. A value whose stored hash is not its
-/// content's (a forged event) comes back from format 3 with the content's hash.
+/// Encodes a commit batch in format `version` (1 to 4); `None` for another version, for
+/// versions 2 to 4 and a batch that is not a chain, and for version 4 and one with a hash that
+/// is not its event's (format 4 keeps only 4 bytes of most hashes; reading recomputes them).
+/// A value whose stored hash is not its content's (a forged event) comes back from formats 3
+/// and 4 with the content's hash.
 pub fn encode_batch_as(b: &Batch, version: u8) -> Option<Vec<u8>> {
+    if version == 4 && !b.events.iter().all(|e| event_hash(e) == e.hash) {
+        return None;
+    }
     let mut out = Vec::new();
     put_as(&b.events, version, &mut out).then_some(out)
 }
 
 /// Appends the record of these events in format `version`; false (and nothing appended) if
-/// that format cannot hold them.
+/// that format cannot hold them. Format 4's hashes are the caller's to check.
 fn put_as(events: &[Event], version: u8, out: &mut Vec<u8>) -> bool {
+    use event_bytes::Chain;
     let chain = || event_bytes::chained(events);
     out.push(version);
     match version {
         1 => event_bytes::put_batch(events, out),
-        2 if chain() => event_bytes::put_chain(events, true, out),
-        3 if chain() => event_bytes::put_chain(events, false, out),
+        2 if chain() => event_bytes::put_chain(events, Chain::V2, out),
+        3 if chain() => event_bytes::put_chain(events, Chain::V3, out),
+        4 if chain() => event_bytes::put_chain(events, Chain::V4, out),
         _ => {
             out.pop();
             return false;
@@ -137,30 +148,35 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
     Ok(Batch { events })
 }
 
-/// Decodes a commit batch from the log tree, appending its events to `out`. On an error `out`
-/// is as it was.
-pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<()> {
+/// Decodes a commit batch from the log tree, appending its events to `out`. Returns whether
+/// every event's hash was computed from its contents here (format 4), so that checking it
+/// again would find nothing. On an error naming an event of the record (a field that does not
+/// decode, or in format 4 a hash that does not match), `out` keeps the events before that
+/// one, whose hashes are as the return value would have said; on any other it is as it was.
+pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<bool> {
+    use event_bytes::{Chain, Reader};
     let what = "commit batch";
     let start = out.len();
-    let done = match version(bytes, what)? {
+    let (done, hashed) = match version(bytes, what)? {
         (1, body) => {
-            let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Fixed);
-            r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
+            let mut r = Reader::new(body, event_bytes::Ints::Fixed);
+            (r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), false)
         }
-        (2, body) => {
-            let mut r = event_bytes::Reader::new(body, event_bytes::Ints::Var);
-            r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
+        (v @ 2..=4, body) => {
+            let chain = [Chain::V2, Chain::V3, Chain::V4][usize::from(v - 2)];
+            let mut r = Reader::chained(body, chain);
+            (r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), chain == Chain::V4)
         }
-        (3, body) => {
-            let mut r = event_bytes::Reader::lean(body);
-            r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what))
-        }
-        (v, _) => return Err(unknown_version(what, v, "versions 1 to 3")),
+        (v, _) => return Err(unknown_version(what, v, "versions 1 to 4")),
     };
-    if done.is_err() {
+    if let Err(Error::Corruption { at, .. }) = &done {
+        // Keep the events before the one named (all of them, if it is after the last one).
+        let keep = at.map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
+        out.truncate(start + keep);
+    } else if done.is_err() {
         out.truncate(start);
     }
-    done
+    done.map(|()| hashed)
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
@@ -186,16 +202,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event> {
 /// so changing any earlier event breaks every hash after it. The event is encoded into a
 /// reused per-thread buffer and hashed in one call.
 pub fn event_hash(e: &Event) -> [u8; 32] {
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        buf.clear();
-        buf.push(EVENT_FORMAT);
-        event_bytes::put_event(e, true, &mut buf);
-        *blake3::hash(&buf).as_bytes()
-    })
+    event_bytes::chain_hash(e)
 }
 
 /// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.
