@@ -79,7 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (i, chunk) in events.chunks(3).enumerate() {
         let batch = Batch { events: chunk.to_vec() };
         put(format!("seed-batch-{i:03}"), encode_batch(&batch))?;
-        for old in [1, 2] {
+        for old in [1, 2, 3] {
             if let Some(bytes) = encode_batch_as(&batch, old) {
                 put(format!("seed-batch-v{old}-{i:03}"), bytes)?;
             }

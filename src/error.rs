@@ -73,6 +73,14 @@ impl Error {
         Error::Corruption { at, reason: reason.into() }
     }
 
+    /// The event a corruption names.
+    pub(crate) fn at(&self) -> Option<u64> {
+        match self {
+            Error::Corruption { at, .. } => *at,
+            _ => None,
+        }
+    }
+
     /// Names the event a corruption found without one was in (a decoder knows the bytes, its
     /// caller which event or record they belong to).
     pub(crate) fn at_seq(self, seq: u64) -> Error {

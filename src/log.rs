@@ -14,7 +14,7 @@
 //! log never names a blob that a power loss could take. Buffered mode leaves flushing to
 //! sled's background thread.
 
-use crate::codec;
+use crate::codec::{self, Hashes};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use parking_lot::Mutex;
@@ -348,7 +348,15 @@ impl Log {
             .and_then(|r| r.ok())
             .map(|(k, _)| k.to_vec())
             .unwrap_or_else(|| codec::seq_key(0).to_vec());
-        Cursor { records: self.tree.range(start..), from, expected: None, pending: None, unhashed: false }
+        Cursor {
+            records: self.tree.range(start..),
+            from,
+            expected: None,
+            pending: None,
+            unhashed: false,
+            defer_upto: None,
+            unsealed: Vec::new(),
+        }
     }
 
     /// The raw trees, for `dump` and damage tests: (tree name, key, value) in order.
@@ -374,6 +382,10 @@ pub struct Cursor {
     /// Whether an event handed out since the last `take_unhashed` came with a hash that was
     /// read, not computed from its contents (formats 1 to 3).
     unhashed: bool,
+    /// Leave a format 4 record unsealed when all its events are from `from` to this seq.
+    defer_upto: Option<u64>,
+    /// The records handed out unsealed since the last `take_unsealed`: ranges of `out`.
+    unsealed: Vec<std::ops::Range<usize>>,
 }
 
 impl Cursor {
@@ -389,15 +401,27 @@ impl Cursor {
             let (k, v) = item?;
             let key = codec::key_seq(&k)?;
             let start = out.len();
-            match codec::decode_batch_into(&v, out).map_err(|e| e.at_seq(key)) {
-                Ok(hashed) => self.unhashed |= !hashed,
-                Err(why) if out.len() == start => return Err(why),
-                Err(why) => (self.unhashed, self.pending) = (true, Some(why)),
+            let defer = self.defer_upto.is_some() && key >= self.from;
+            match codec::decode_record_into(&v, out, defer).map_err(|e| e.at_seq(key)) {
+                Ok(Hashes::Unsealed) => {
+                    // Sealed now if `to` cuts it: only the last event's whole hash checks the
+                    // last bytes of the record.
+                    let within = out.last().is_some_and(|e| Some(e.seq) <= self.defer_upto);
+                    let sealed = if within { Ok(()) } else { codec::seal(out.get_mut(start..).unwrap_or_default()) };
+                    match sealed {
+                        Ok(()) if within => self.unsealed.push(start..out.len()),
+                        Ok(()) => {}
+                        Err(why) => self.cut(out, start, why)?,
+                    }
+                }
+                Ok(hashes) => self.unhashed |= hashes == Hashes::Read,
+                Err(why) => self.cut(out, start, why)?,
             }
             let checked = self.check(key, out.get(start..).unwrap_or_default());
             if let Err(why) = checked {
                 out.truncate(start);
                 self.pending = None;
+                self.unsealed.retain(|r| r.start < start);
                 return Err(why);
             }
             // Only the first record read can hold events before `from`.
@@ -407,6 +431,43 @@ impl Cursor {
                 return Ok(true);
             }
         }
+    }
+
+    /// A problem found in the record read into `out` from `start`: the error now if it left no
+    /// event before it, else the next call's, after those events.
+    fn cut(&mut self, out: &mut Vec<Event>, start: usize, why: Error) -> Result<()> {
+        let keep = match &why {
+            Error::Corruption { at: Some(at), .. } => {
+                out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < *at).count()
+            }
+            _ => 0,
+        };
+        out.truncate(start + keep);
+        if keep == 0 {
+            return Err(why);
+        }
+        (self.unhashed, self.pending) = (true, Some(why));
+        Ok(())
+    }
+
+    /// Leaves the hashes of format 4 records whose events are all from `from` up to `to` for the
+    /// caller to seal (`codec::seal`), each record listed by [`Cursor::take_unsealed`]. Their
+    /// events come out with the record's first `prev` on the first, zeros on the others, and
+    /// the bytes the record kept of each hash; the links between records (each one's first
+    /// `prev` against the last event's kept hash) are the caller's to check.
+    pub fn defer_sealing(&mut self, to: u64) {
+        self.defer_upto = Some(to);
+    }
+
+    /// Whether the record `next_into` last read, into `out` from `start`, was left unsealed.
+    pub fn left_unsealed(&self, start: usize) -> bool {
+        self.unsealed.last().is_some_and(|r| r.start == start)
+    }
+
+    /// The ranges of `out` (as passed to `next_into`) holding records left unsealed since the
+    /// last call, one record each.
+    pub fn take_unsealed(&mut self) -> Vec<std::ops::Range<usize>> {
+        std::mem::take(&mut self.unsealed)
     }
 
     /// Whether an event handed out since the last call came with a hash read from the log

@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::log::Log;
 use crate::state::State;
 use crossbeam_channel::{Receiver, Sender};
+use std::ops::Range;
 
 /// Events handed from the reading thread to the folding one at a time.
 const CHUNK: usize = 1024;
@@ -28,8 +29,11 @@ const BEHIND: usize = 2;
 /// A run of events in log order, linked to each other and to what came before.
 struct Chunk {
     events: Vec<Event>,
-    /// Every event's hash was already checked against its contents.
+    /// Every event's hash that was read from the log was already checked against its contents.
     hashed: bool,
+    /// Format 4 records (ranges of `events`) whose hashes are still to be computed and checked
+    /// (`codec::seal`).
+    unsealed: Vec<Range<usize>>,
 }
 
 /// Folds every event after `state.seq` up to `to` into `state`, checking order and the chain.
@@ -60,16 +64,19 @@ pub(crate) fn fold_log(
         scope.spawn(move || read(log, start, to, &tx, &back_rx));
         // Returning early drops `rx`, which stops the reader at its next send.
         for chunk in rx.iter() {
-            let Chunk { events, hashed } = chunk?;
-            for block in events.chunks(WARM) {
+            let Chunk { mut events, hashed, unsealed } = chunk?;
+            // Everything before a problem is folded, then it is the error.
+            let bad = verify(&mut events, hashed, &unsealed);
+            let good = bad.as_ref().map_or(events.len(), |(i, _)| *i);
+            for block in events.get(..good).unwrap_or_default().chunks(WARM) {
                 state.warm_dedup(block);
                 for e in block {
-                    if !hashed {
-                        check_hash(e)?;
-                    }
                     state.fold(e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
                     after(&state)?;
                 }
+            }
+            if let Some((_, why)) = bad {
+                return Err(why);
             }
             let _ = back_tx.try_send(events);
         }
@@ -83,11 +90,15 @@ pub(crate) fn fold_log(
 fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, back: &Receiver<Vec<Event>>) {
     let mut last = start;
     let mut cursor = log.cursor(start.0 + 1);
+    cursor.defer_sealing(to);
     let mut events = Vec::with_capacity(CHUNK + CHUNK / 2);
     loop {
         let new = events.len();
         let linked = cursor.next_into(&mut events).map(|more| {
-            // Link the new events, and leave out those past `to`.
+            // Link the new events, and leave out those past `to`. An unsealed record links by
+            // its first event's `prev` and its last event's hash, the two it keeps whole; the
+            // events between are linked by sealing it.
+            let unsealed = cursor.left_unsealed(new);
             let mut bad = None;
             let mut keep = events.len();
             for (i, e) in events.iter().enumerate().skip(new) {
@@ -95,10 +106,12 @@ fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, 
                     keep = i;
                     break;
                 }
-                if let Err(why) = check_order(last, e) {
-                    keep = i;
-                    bad = Some(why);
-                    break;
+                if i == new || !unsealed {
+                    if let Err(why) = check_order(last, e) {
+                        keep = i;
+                        bad = Some(why);
+                        break;
+                    }
                 }
                 last = (e.seq, e.hash);
             }
@@ -113,8 +126,10 @@ fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, 
         if end || events.len() >= CHUNK {
             // Everything before a problem is folded first, then it is reported, unless
             // hashing that part finds an earlier one.
-            let hashed = !cursor.take_unhashed();
-            if !send(tx, std::mem::take(&mut events), hashed) {
+            let (hashed, mut unsealed) = (!cursor.take_unhashed(), cursor.take_unsealed());
+            // A record that did not link is left out whole.
+            unsealed.retain(|r| r.end <= events.len());
+            if !send(tx, std::mem::take(&mut events), hashed, unsealed) {
                 return;
             }
             if end {
@@ -135,21 +150,44 @@ fn reuse(mut events: Vec<Event>) -> Vec<Event> {
     events
 }
 
-/// Sends a chunk, hashing it first if it needs it and the folder is behind. False when the
-/// reader should stop: a hash did not match (sent after the events before it), or the folder
-/// is gone.
-fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>, hashed: bool) -> bool {
-    if hashed || tx.len() < BEHIND {
-        return tx.send(Ok(Chunk { events, hashed })).is_ok();
+/// Sends a chunk, sealing and hashing it first if it needs it and the folder is behind. False
+/// when the reader should stop: a hash did not match (sent after the events before it), or
+/// the folder is gone.
+fn send(tx: &Sender<Result<Chunk>>, mut events: Vec<Event>, hashed: bool, unsealed: Vec<Range<usize>>) -> bool {
+    if (hashed && unsealed.is_empty()) || tx.len() < BEHIND {
+        return tx.send(Ok(Chunk { events, hashed, unsealed })).is_ok();
     }
-    let bad = events.iter().enumerate().find_map(|(i, e)| check_hash(e).err().map(|why| (i, why)));
-    let Some((at, why)) = bad else {
-        return tx.send(Ok(Chunk { events, hashed: true })).is_ok();
+    let Some((at, why)) = verify(&mut events, hashed, &unsealed) else {
+        return tx.send(Ok(Chunk { events, hashed: true, unsealed: Vec::new() })).is_ok();
     };
     events.truncate(at);
-    let _ = tx.send(Ok(Chunk { events, hashed: true }));
+    let _ = tx.send(Ok(Chunk { events, hashed: true, unsealed: Vec::new() }));
     let _ = tx.send(Err(why));
     false
+}
+
+/// Seals a chunk's unsealed records, and unless `hashed` checks every hash read from the log:
+/// the index and error of the first problem in log order, if any.
+fn verify(events: &mut [Event], hashed: bool, unsealed: &[Range<usize>]) -> Option<(usize, Error)> {
+    let mut bad = None;
+    for r in unsealed {
+        let record = events.get_mut(r.clone()).unwrap_or_default();
+        let first = record.first().map_or(0, |e| e.seq);
+        if let Err(why) = codec::seal(record) {
+            // Sealing names the event; a record's events have consecutive seqs.
+            let at = why.at().map_or(0, |seq| seq.saturating_sub(first) as usize);
+            bad = Some((r.start + at, why));
+            break;
+        }
+    }
+    if !hashed {
+        let end = bad.as_ref().map_or(events.len(), |(i, _)| *i);
+        let mut earlier = events.get(..end).unwrap_or_default().iter().enumerate();
+        if let Some(found) = earlier.find_map(|(i, e)| check_hash(e).err().map(|why| (i, why))) {
+            bad = Some(found);
+        }
+    }
+    bad
 }
 
 /// Is `e` the valid next event after `state`: the next seq, chained, and hashing to itself?
@@ -206,11 +244,20 @@ mod tests {
 
     /// What the folder receives after `send` of `events` with `queued` chunks already waiting.
     fn received(queued: usize, events: Vec<Event>) -> (bool, Vec<Result<(usize, bool)>>) {
+        received_unsealed(queued, events, Vec::new())
+    }
+
+    fn received_unsealed(
+        queued: usize,
+        events: Vec<Event>,
+        unsealed: Vec<Range<usize>>,
+    ) -> (bool, Vec<Result<(usize, bool)>>) {
         let (tx, rx) = crossbeam_channel::bounded(8);
         for _ in 0..queued {
-            assert!(tx.send(Ok(Chunk { events: Vec::new(), hashed: false })).is_ok());
+            assert!(tx.send(Ok(Chunk { events: Vec::new(), hashed: false, unsealed: Vec::new() })).is_ok());
         }
-        let go_on = send(&tx, events, false);
+        let hashed = !unsealed.is_empty();
+        let go_on = send(&tx, events, hashed, unsealed);
         drop(tx);
         let got = rx.iter().skip(queued).map(|c| c.map(|c| (c.events.len(), c.hashed))).collect();
         (go_on, got)
@@ -243,6 +290,65 @@ mod tests {
                 assert!(reason.contains("hash"), "{reason}");
             }
             other => panic!("expected a corruption at event 7, got {other:?}"),
+        }
+    }
+
+    /// `chain(10)` as two format 4 records (events 1–4 and 5–10) decoded unsealed, as the
+    /// reader leaves them for the folder, and their ranges.
+    fn unsealed_records() -> (Vec<Event>, Vec<Range<usize>>) {
+        let events = chain(10);
+        let mut out = Vec::new();
+        let mut ranges = Vec::new();
+        for part in [&events[..4], &events[4..]] {
+            let bytes = codec::encode_batch_as(&crate::event::Batch { events: part.to_vec() }, 4);
+            let start = out.len();
+            let got = bytes.map(|b| codec::decode_record_into(&b, &mut out, true));
+            assert!(matches!(got, Some(Ok(codec::Hashes::Unsealed))), "{got:?}");
+            ranges.push(start..out.len());
+        }
+        assert_ne!(out, events, "unsealed events lack their hashes");
+        (out, ranges)
+    }
+
+    #[test]
+    fn unsealed_records_are_sealed_by_either_thread_into_the_chain() {
+        let (mut events, ranges) = unsealed_records();
+        assert!(verify(&mut events, true, &ranges).is_none());
+        assert_eq!(events, chain(10));
+        // The reader seals them when the folder is behind, and leaves them when it is not.
+        let (events, ranges) = unsealed_records();
+        let (go_on, got) = received_unsealed(BEHIND, events, ranges);
+        assert!(go_on);
+        assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(10, true)));
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (events, ranges) = unsealed_records();
+        assert!(send(&tx, events, true, ranges.clone()));
+        let chunk = rx.try_recv().ok().and_then(|c| c.ok());
+        assert_eq!(chunk.map(|c| c.unsealed), Some(ranges));
+    }
+
+    #[test]
+    fn a_sealing_failure_names_its_event_wherever_it_is_found() {
+        for queued in [0, BEHIND] {
+            let (mut events, ranges) = unsealed_records();
+            if let Some(e) = events.get_mut(6) {
+                e.at += 1; // the bytes that event 7's check was kept for changed
+            }
+            let mut copy = events.clone();
+            match verify(&mut copy, true, &ranges) {
+                Some((6, Error::Corruption { at: Some(7), reason })) => assert!(reason.contains("hash"), "{reason}"),
+                other => panic!("expected a corruption at event 7, index 6, got {other:?}"),
+            }
+            let (go_on, got) = received_unsealed(queued, events, ranges);
+            if queued == BEHIND {
+                assert!(!go_on, "the reader must stop at a bad hash");
+                assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(6, true)));
+                assert_eq!(got.get(1).and_then(|c| c.as_ref().err()).and_then(Error::at), Some(7));
+            } else {
+                // Left to the folder, whose `verify` is the one above.
+                assert!(go_on);
+                assert_eq!(got.first().and_then(|c| c.as_ref().ok()), Some(&(10, true)));
+            }
         }
     }
 }

@@ -154,21 +154,47 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
 /// decode, or in format 4 a hash that does not match), `out` keeps the events before that
 /// one, whose hashes are as the return value would have said; on any other it is as it was.
 pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<bool> {
+    decode_record_into(bytes, out, false).map(|h| h == Hashes::Computed)
+}
+
+/// Where the hashes of a record's decoded events stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashes {
+    /// Read from the record (formats 1 to 3): each is still to be checked against its event.
+    Read,
+    /// Computed from the events (format 4).
+    Computed,
+    /// Format 4's, left for [`seal`] to compute (as `decode_record_into` was asked).
+    Unsealed,
+}
+
+/// `decode_batch_into`, leaving a format 4 record's hashes for [`seal`] if `defer`, so another
+/// thread can compute them. A record that fails to decode is sealed as far as it decoded
+/// whatever `defer` says, so that a hash that does not match before the failing event is the
+/// error reported: the first problem in log order.
+pub(crate) fn decode_record_into(bytes: &[u8], out: &mut Vec<Event>, defer: bool) -> Result<Hashes> {
     use event_bytes::{Chain, Reader};
     let what = "commit batch";
     let start = out.len();
-    let (done, hashed) = match version(bytes, what)? {
+    let (mut done, hashes) = match version(bytes, what)? {
         (1, body) => {
             let mut r = Reader::new(body, event_bytes::Ints::Fixed);
-            (r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), false)
+            (r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), Hashes::Read)
         }
         (v @ 2..=4, body) => {
             let chain = [Chain::V2, Chain::V3, Chain::V4][usize::from(v - 2)];
             let mut r = Reader::chained(body, chain);
-            (r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), chain == Chain::V4)
+            let done = r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what));
+            (done, if chain == Chain::V4 { Hashes::Unsealed } else { Hashes::Read })
         }
         (v, _) => return Err(unknown_version(what, v, "versions 1 to 4")),
     };
+    if hashes == Hashes::Unsealed && (done.is_err() || !defer) {
+        let events = out.get_mut(start..).unwrap_or_default();
+        if let Err(why) = event_bytes::seal(events, done.is_ok()) {
+            done = Err(why);
+        }
+    }
     if let Err(Error::Corruption { at, .. }) = &done {
         // Keep the events before the one named (all of them, if it is after the last one).
         let keep = at.map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
@@ -176,7 +202,14 @@ pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<bool> {
     } else if done.is_err() {
         out.truncate(start);
     }
-    done.map(|()| hashed)
+    done.map(|()| if hashes == Hashes::Unsealed && !defer { Hashes::Computed } else { hashes })
+}
+
+/// Seals the events of one format 4 record that `decode_record_into` left unsealed: computes
+/// their hashes along the chain and checks them against what the record kept. On an error,
+/// naming the event, the events before it are sealed.
+pub(crate) fn seal(events: &mut [Event]) -> Result<()> {
+    event_bytes::seal(events, true)
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
