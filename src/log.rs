@@ -49,14 +49,14 @@ pub(crate) const MAX_RECORD_BYTES: usize = 7 << 10;
 
 /// A rough estimate of an event's size in a format 4 record, a little above the usual: 4 bytes
 /// of its hash, varints that rarely take more than 3 bytes each (ids below 2 million), and the
-/// payload. An int value's event takes about 27 bytes and is estimated at 27, a link 13 to 16
+/// payload. An int value's event takes about 22 bytes and is estimated at 22, a link 13 to 16
 /// at 18. An event far above its estimate (ids in the billions) can make a record larger than
 /// planned, which costs a blob file at worst, never an event. (A record's own 70 bytes, its
 /// header and its last event's whole hash, fit in the margin.)
 pub(crate) fn estimate(e: &Event) -> usize {
     use crate::event::EventData::*;
     12 + match &e.data {
-        CreateValue { value, .. } => 6 + value.len(),
+        CreateValue { value, .. } => 5 + codec::stored_value_len(value),
         CreateUser { handle: name }
         | CreateSpace { name }
         | CreateBranch { name }

@@ -36,6 +36,34 @@ pub(crate) const TAG_STR: u8 = STR;
 pub(crate) const TAG_LIST: u8 = LIST;
 pub(crate) const TAG_DICT: u8 = DICT;
 
+/// An int, date or datetime's canonical bytes as (tag, number), for log format 4's compact
+/// form; `None` for any other value (or bytes of the wrong length for their tag).
+pub(super) fn as_number(canonical: &[u8]) -> Option<(u8, i64)> {
+    match canonical {
+        [tag @ (INT | DATETIME), rest @ ..] => Some((*tag, i64::from_be_bytes(rest.try_into().ok()?))),
+        [DATE, rest @ ..] => Some((DATE, i64::from(i32::from_be_bytes(rest.try_into().ok()?)))),
+        _ => None,
+    }
+}
+
+/// Whether canonical bytes starting with `tag` are a number `as_number` takes.
+pub(super) fn is_number_tag(tag: u8) -> bool {
+    matches!(tag, INT | DATE | DATETIME)
+}
+
+/// The canonical bytes of a number `as_number` gave; `None` for another tag or a date out of
+/// range.
+pub(super) fn from_number(tag: u8, n: i64) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(9);
+    out.push(tag);
+    match tag {
+        INT | DATETIME => out.extend_from_slice(&n.to_be_bytes()),
+        DATE => out.extend_from_slice(&i32::try_from(n).ok()?.to_be_bytes()),
+        _ => return None,
+    }
+    Some(out)
+}
+
 /// Appends the canonical encoding of `v` to `out`.
 pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
     match v {

@@ -23,7 +23,7 @@
 //! format 4: chain, then the last event's hash [32]
 //! ```
 
-use super::varint;
+use super::{canon as canonical, varint};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventData, Host, RecordRef, RecordType, Role};
 use crate::value::Dtype;
@@ -44,6 +44,8 @@ struct W<'a> {
     /// Whether a created value's content hash is written (formats 1 and 2) or left to be
     /// recomputed from the value (format 3).
     value_hashes: bool,
+    /// Whether ints, dates and datetimes are written in their compact form (format 4).
+    compact: bool,
 }
 
 impl W<'_> {
@@ -82,6 +84,18 @@ impl W<'_> {
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
         self.out.extend_from_slice(b);
+    }
+
+    /// A created value's canonical bytes; format 4 writes a number as a 0 length, its tag and
+    /// its zigzag varint (an int below 64 in 3 bytes instead of 10).
+    fn value(&mut self, canonical: &[u8]) {
+        match canonical::as_number(canonical) {
+            Some((tag, n)) if self.compact => {
+                self.out.extend_from_slice(&[0, tag]);
+                self.i64(n);
+            }
+            _ => self.bytes(canonical),
+        }
     }
 
     /// The four kinds whose data is only a name.
@@ -167,7 +181,7 @@ impl W<'_> {
             EventData::CreateValue { feature, value, hash, branch, space } => {
                 self.tag(6);
                 self.opt(*feature);
-                self.bytes(value);
+                self.value(value);
                 if self.value_hashes {
                     self.out.extend_from_slice(hash);
                 }
@@ -220,7 +234,7 @@ impl W<'_> {
 /// Appends an event's format 1 body; with `zero_hash` its `hash` is written as 32 zero bytes
 /// (the form the chain hash is computed over).
 pub(super) fn put_event(e: &Event, zero_hash: bool, out: &mut Vec<u8>) {
-    let mut w = W { out, ints: Ints::Fixed, value_hashes: true };
+    let mut w = W { out, ints: Ints::Fixed, value_hashes: true, compact: false };
     w.u64(e.seq);
     w.i64(e.at);
     w.u64(e.actor);
@@ -250,6 +264,17 @@ pub(super) fn chained(events: &[Event]) -> bool {
         })
 }
 
+/// Can format 4 hold these events' values: is every one that starts with a number's tag a
+/// well-formed number? (Values made by commands always are; format 4 refuses the long form.)
+pub(super) fn compactable(events: &[Event]) -> bool {
+    events.iter().all(|e| match &e.data {
+        EventData::CreateValue { value, .. } => {
+            !value.first().is_some_and(|t| canonical::is_number_tag(*t)) || canonical::as_number(value).is_some()
+        }
+        _ => true,
+    })
+}
+
 /// What a chained record (formats 2 to 4) stores beside the events' fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Chain {
@@ -267,7 +292,7 @@ const CHECK: usize = 4;
 /// Appends a batch's body in a chained format; `chained(events)` must hold, and for format 4
 /// every event's hash must be its own (`event_hash`), as the reader recomputes them.
 pub(super) fn put_chain(events: &[Event], chain: Chain, out: &mut Vec<u8>) {
-    let mut w = W { out, ints: Ints::Var, value_hashes: chain == Chain::V2 };
+    let mut w = W { out, ints: Ints::Var, value_hashes: chain == Chain::V2, compact: chain == Chain::V4 };
     let Some(first) = events.first() else { return };
     w.u64(events.len() as u64);
     w.u64(first.seq);
@@ -336,6 +361,8 @@ pub(super) struct Reader<'a> {
     value_hashes: bool,
     /// Whether event hashes are stored whole, or recomputed here (format 4).
     event_hashes: bool,
+    /// Whether numbers are in their compact form (format 4).
+    compact: bool,
 }
 
 fn short() -> Error {
@@ -344,12 +371,13 @@ fn short() -> Error {
 
 impl<'a> Reader<'a> {
     pub fn new(rest: &'a [u8], ints: Ints) -> Reader<'a> {
-        Reader { rest, ints, value_hashes: true, event_hashes: true }
+        Reader { rest, ints, value_hashes: true, event_hashes: true, compact: false }
     }
 
     /// A reader of a chained format (varints).
     pub fn chained(rest: &'a [u8], chain: Chain) -> Reader<'a> {
-        Reader { rest, ints: Ints::Var, value_hashes: chain == Chain::V2, event_hashes: chain != Chain::V4 }
+        let v4 = chain == Chain::V4;
+        Reader { rest, ints: Ints::Var, value_hashes: chain == Chain::V2, event_hashes: !v4, compact: v4 }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -424,6 +452,27 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
+    /// A created value's canonical bytes, as `W::value` wrote them. Format 4 refuses a number
+    /// in the long form, so that each value has one encoding.
+    fn value(&mut self) -> Result<Vec<u8>> {
+        if !self.compact {
+            return Ok(self.bytes()?.to_vec());
+        }
+        let n = self.len(1, 1)?;
+        if n > 0 {
+            let b = self.take(n)?;
+            if b.first().is_some_and(|t| canonical::is_number_tag(*t)) {
+                return Err(Error::corrupt(None, "a number value in the long form (format 4 writes it compact)"));
+            }
+            return Ok(b.to_vec());
+        }
+        let [tag] = self.arr::<1>()?;
+        let number = self.i64()?;
+        canonical::from_number(tag, number).ok_or_else(|| {
+            Error::corrupt(None, format!("compact value of tag {tag} holds {number}, not a number of it"))
+        })
+    }
+
     fn string(&mut self) -> Result<String> {
         let b = self.bytes()?;
         String::from_utf8(b.to_vec()).map_err(|_| Error::corrupt(None, "a string is not valid UTF-8"))
@@ -467,15 +516,15 @@ impl<'a> Reader<'a> {
             5 => EventData::CreateArtifact { key: self.string()?, branch: self.i64()?, space: self.u64()? },
             6 => {
                 let feature = self.opt()?;
-                let value = self.bytes()?;
+                let value = self.value()?;
                 // Format 3 leaves the hash out: it is the content's, by definition. A stored one
                 // must be (only a forged log has another), and this is where that is checked,
                 // once: the fold trusts every decoded event's value hash.
-                let hash = *blake3::hash(value).as_bytes();
+                let hash = *blake3::hash(&value).as_bytes();
                 if self.value_hashes && self.arr::<32>()? != hash {
                     return Err(Error::corrupt(None, "a created value's stored hash is not its content's"));
                 }
-                EventData::CreateValue { feature, value: value.to_vec(), hash, branch: self.i64()?, space: self.u64()? }
+                EventData::CreateValue { feature, value, hash, branch: self.i64()?, space: self.u64()? }
             }
             7 => EventData::BranchChange { from: self.i64()?, to: self.i64()? },
             8 => EventData::SpaceChange { from: self.u64()?, to: self.u64()? },
@@ -802,7 +851,8 @@ mod tests {
         let (mut v3, mut v4) = (Vec::new(), Vec::new());
         put_chain(&b.events, Chain::V3, &mut v3);
         put_chain(&b.events, Chain::V4, &mut v4);
-        assert_eq!(v4.len() + (32 - CHECK) * (b.events.len() - 1), v3.len());
+        // The one int value (42) takes 3 bytes instead of 10: a 0 length, its tag, 84 (zigzag).
+        assert_eq!(v4.len() + (32 - CHECK) * (b.events.len() - 1) + 7, v3.len());
         assert_eq!(read_v4(&v4).ok(), Some(b.events.clone()));
         for cut in 0..v4.len() {
             assert!(read_v4(&v4[..cut]).is_err(), "cut at {cut}");
@@ -814,6 +864,76 @@ mod tests {
         put_chain(one, Chain::V4, &mut v4);
         assert_eq!(v3, v4);
         assert_eq!(read_v4(&v4).ok().as_deref(), Some(one));
+    }
+
+    /// A sealed one-event chain creating a value of these canonical bytes.
+    fn value_chain(value: Vec<u8>) -> Vec<Event> {
+        let hash = *blake3::hash(&value).as_bytes();
+        let mut e = Event {
+            seq: 1,
+            at: 7,
+            actor: 1,
+            run: None,
+            record: RecordRef { kind: RecordType::Value, id: 1 },
+            data: EventData::CreateValue { feature: Some(1), value, hash, branch: 1, space: 1 },
+            prev: [0; 32],
+            hash: [0; 32],
+        };
+        e.hash = chain_hash(&e);
+        vec![e]
+    }
+
+    #[test]
+    fn format_4_writes_numbers_compact_and_refuses_their_long_form() {
+        use crate::value::Value;
+        // (value, bytes in the long form: a length and the canonical bytes, in the compact one)
+        let numbers = [
+            (Value::Int(0), 10, 3),
+            (Value::Int(-64), 10, 3),
+            (Value::Int(1_000_000), 10, 5),
+            (Value::Int(i64::MIN), 10, 12),
+            (Value::Int(i64::MAX), 10, 12),
+            (Value::Date(20_419), 6, 5),
+            (Value::Date(-719_162), 6, 5),
+            (Value::Date(i32::MAX), 6, 7),
+            (Value::DateTime(1_764_000_000_000_000), 10, 10),
+        ];
+        for (v, long, compact) in numbers {
+            let events = value_chain(canonical::canonical(&v));
+            let (mut v3, mut v4) = (Vec::new(), Vec::new());
+            put_chain(&events, Chain::V3, &mut v3);
+            put_chain(&events, Chain::V4, &mut v4);
+            assert_eq!(v3.len() + compact, v4.len() + long, "{v:?}: format 4 keeps {compact} bytes of its value");
+            assert_eq!(read_v4(&v4).ok(), Some(events.clone()), "{v:?}");
+            // The long form, as format 3 writes it, is not format 4.
+            assert!(read_v4(&v3).is_err(), "{v:?} in the long form");
+        }
+        // Other values keep their canonical bytes, as in format 3.
+        let events = value_chain(canonical::canonical(&Value::Str("x".into())));
+        let (mut v3, mut v4) = (Vec::new(), Vec::new());
+        put_chain(&events, Chain::V3, &mut v3);
+        put_chain(&events, Chain::V4, &mut v4);
+        assert_eq!(v3, v4);
+        // A compact date beyond 32 bits, and a compact form of another tag, do not decode.
+        let mut date = value_chain(canonical::canonical(&Value::Date(5)));
+        let mut bad = Vec::new();
+        put_chain(&date, Chain::V4, &mut bad);
+        let at = bad.windows(3).position(|w| w == [0, 5, 10]).unwrap_or(0);
+        let mut tag = bad.clone();
+        tag[at + 1] = 4; // a string's tag
+        assert!(read_v4(&tag).is_err());
+        // A malformed int (7 bytes short), hashed genuinely, cannot be written in format 4:
+        // the codec falls back to format 3.
+        if let Some(e) = date.first_mut() {
+            if let EventData::CreateValue { value, hash, .. } = &mut e.data {
+                *value = vec![2, 1];
+                *hash = *blake3::hash(value).as_bytes();
+            }
+            e.hash = chain_hash(e);
+        }
+        assert!(!compactable(&date));
+        let batch = Batch { events: date };
+        assert_eq!(super::super::encode_batch(&batch).first(), Some(&3));
     }
 
     #[test]

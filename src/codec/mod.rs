@@ -112,7 +112,7 @@ fn put_as(events: &[Event], version: u8, out: &mut Vec<u8>) -> bool {
         1 => event_bytes::put_batch(events, out),
         2 if chain() => event_bytes::put_chain(events, Chain::V2, out),
         3 if chain() => event_bytes::put_chain(events, Chain::V3, out),
-        4 if chain() => event_bytes::put_chain(events, Chain::V4, out),
+        4 if chain() && event_bytes::compactable(events) => event_bytes::put_chain(events, Chain::V4, out),
         _ => {
             out.pop();
             return false;
@@ -210,6 +210,16 @@ pub(crate) fn decode_record_into(bytes: &[u8], out: &mut Vec<Event>, defer: bool
 /// naming the event, the events before it are sealed.
 pub(crate) fn seal(events: &mut [Event]) -> Result<()> {
     event_bytes::seal(events, true)
+}
+
+/// About how many bytes a created value takes in a format 4 record (its length or compact
+/// marker included): a number as its compact form with a varint of 3 bytes, the usual.
+pub(crate) fn stored_value_len(canonical: &[u8]) -> usize {
+    if canon::as_number(canonical).is_some() {
+        5
+    } else {
+        1 + canonical.len()
+    }
 }
 
 /// Encodes a single event (for fuzzing and export tooling).
