@@ -315,7 +315,13 @@ impl Log {
     /// Every event with `seq >= from`, in order, checked for gaps. The chain is checked by the
     /// caller, which knows the hash before `from`. Ends after the first error.
     pub fn read_from(&self, from: u64) -> impl Iterator<Item = Result<Event>> + '_ {
-        let mut cursor = self.cursor(from);
+        self.read_range(from, u64::MAX)
+    }
+
+    /// `read_from`, ending after event `to`: records after it are not read, so damage there is
+    /// not this reader's to report.
+    pub fn read_range(&self, from: u64, to: u64) -> impl Iterator<Item = Result<Event>> + '_ {
+        let mut cursor = self.cursor(from, to);
         let mut pending = Vec::new().into_iter();
         let mut done = false;
         std::iter::from_fn(move || loop {
@@ -340,7 +346,7 @@ impl Log {
     /// A reader of the events with `seq >= from` that decodes each record straight into the
     /// caller's vector: replay's path, where moving every event through an iterator again
     /// was a fifth of the reading thread's time.
-    pub fn cursor(&self, from: u64) -> Cursor {
+    pub fn cursor(&self, from: u64, to: u64) -> Cursor {
         let start = self
             .tree
             .range(..=codec::seq_key(from.max(1)))
@@ -354,7 +360,9 @@ impl Log {
             expected: None,
             pending: None,
             unhashed: false,
-            defer_upto: None,
+            to,
+            ended: false,
+            defer: false,
             unsealed: Vec::new(),
         }
     }
@@ -382,8 +390,12 @@ pub struct Cursor {
     /// Whether an event handed out since the last `take_unhashed` came with a hash that was
     /// read, not computed from its contents (formats 1 to 3).
     unhashed: bool,
-    /// Leave a format 4 record unsealed when all its events are from `from` to this seq.
-    defer_upto: Option<u64>,
+    /// The last event wanted: records after it are not read.
+    to: u64,
+    /// A record damaged after `to` was read up to the damage: nothing more to read.
+    ended: bool,
+    /// Leave a format 4 record unsealed when all its events are from `from` to `to`.
+    defer: bool,
     /// The records handed out unsealed since the last `take_unsealed`: ranges of `out`.
     unsealed: Vec<std::ops::Range<usize>>,
 }
@@ -397,16 +409,22 @@ impl Cursor {
             if let Some(why) = self.pending.take() {
                 return Err(why);
             }
+            if self.ended {
+                return Ok(false);
+            }
             let Some(item) = self.records.next() else { return Ok(false) };
             let (k, v) = item?;
             let key = codec::key_seq(&k)?;
+            if key > self.to {
+                return Ok(false);
+            }
             let start = out.len();
-            let defer = self.defer_upto.is_some() && key >= self.from;
+            let defer = self.defer && key >= self.from;
             match codec::decode_record_into(&v, out, defer).map_err(|e| e.at_seq(key)) {
                 Ok(Hashes::Unsealed) => {
                     // Sealed now if `to` cuts it: only the last event's whole hash checks the
                     // last bytes of the record.
-                    let within = out.last().is_some_and(|e| Some(e.seq) <= self.defer_upto);
+                    let within = out.last().is_some_and(|e| e.seq <= self.to);
                     let sealed = if within { Ok(()) } else { codec::seal(out.get_mut(start..).unwrap_or_default()) };
                     match sealed {
                         Ok(()) if within => self.unsealed.push(start..out.len()),
@@ -435,28 +453,30 @@ impl Cursor {
 
     /// A problem found in the record read into `out` from `start`: the error now if it left no
     /// event before it, else the next call's, after those events.
+    /// Problems after `to` end the reading instead: they are not in what was asked for.
     fn cut(&mut self, out: &mut Vec<Event>, start: usize, why: Error) -> Result<()> {
-        let keep = match &why {
-            Error::Corruption { at: Some(at), .. } => {
-                out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < *at).count()
-            }
-            _ => 0,
-        };
+        let at = why.at();
+        let keep = at.map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
         out.truncate(start + keep);
-        if keep == 0 {
+        self.unhashed = true;
+        if at.is_some_and(|at| at > self.to) {
+            self.ended = true;
+        } else if keep == 0 {
             return Err(why);
+        } else {
+            self.pending = Some(why);
         }
-        (self.unhashed, self.pending) = (true, Some(why));
         Ok(())
     }
 
-    /// Leaves the hashes of format 4 records whose events are all from `from` up to `to` for the
-    /// caller to seal (`codec::seal`), each record listed by [`Cursor::take_unsealed`]. Their
+    /// Leaves the hashes of format 4 records whose events are all from `from` up to `to` (as
+    /// given to [`Log::cursor`]) for the caller to seal (`codec::seal`), each record listed by
+    /// [`Cursor::take_unsealed`]. Their
     /// events come out with the record's first `prev` on the first, zeros on the others, and
     /// the bytes the record kept of each hash; the links between records (each one's first
     /// `prev` against the last event's kept hash) are the caller's to check.
-    pub fn defer_sealing(&mut self, to: u64) {
-        self.defer_upto = Some(to);
+    pub fn defer_sealing(&mut self) {
+        self.defer = true;
     }
 
     /// Whether the record `next_into` last read, into `out` from `start`, was left unsealed.

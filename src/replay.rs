@@ -89,8 +89,8 @@ pub(crate) fn fold_log(
 /// problem found, if any, after every event before it.
 fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, back: &Receiver<Vec<Event>>) {
     let mut last = start;
-    let mut cursor = log.cursor(start.0 + 1);
-    cursor.defer_sealing(to);
+    let mut cursor = log.cursor(start.0 + 1, to);
+    cursor.defer_sealing();
     let mut events = Vec::with_capacity(CHUNK + CHUNK / 2);
     loop {
         let new = events.len();

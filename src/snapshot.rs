@@ -83,7 +83,7 @@ pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
     // decoder allocates by what the log holds.
     let at_named = match named {
         0 => None,
-        _ => match log.read_from(named).next() {
+        _ => match log.read_range(named, named).next() {
             Some(Ok(e)) if e.seq == named => Some(e.hash),
             Some(Ok(_)) | None => return Err(not_in_log(named)),
             Some(Err(e)) => return Err(e),

@@ -485,7 +485,7 @@ impl Store {
         let to = to.min(self.inner.frozen.unwrap_or(u64::MAX));
         self.flush_pending()?;
         let mut out = Vec::new();
-        for e in self.inner.log.read_from(from) {
+        for e in self.inner.log.read_range(from, to) {
             let e = e?;
             if e.seq > to {
                 break;

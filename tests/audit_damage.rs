@@ -123,6 +123,75 @@ fn damage_deep_in_a_long_log_is_reported_at_its_seq_by_a_full_replay() {
     assert_eq!(before.stats().values as u64, seq - 2, "every value before the damage");
 }
 
+#[test]
+fn a_byte_flipped_inside_a_format_4_record_is_found_at_its_event() {
+    // Damage to the stored bytes themselves, not a re-encoded event: a letter of a string value
+    // in a record the log wrote (format 4 keeps 4 bytes of each event's hash): in the middle of
+    // one `add_values` commit of three values and their links, and alone in its record.
+    flipped_byte(true);
+    flipped_byte(false);
+}
+
+fn flipped_byte(inside: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let (marker, values_before) = {
+        let store = Store::open_with(&dir, options(0)).unwrap();
+        let s = store.session();
+        s.create_feature(&fvstore::FeatureSpec::new("n", "int")).unwrap();
+        s.create_feature(&fvstore::FeatureSpec::new("s", "str")).unwrap();
+        let a = s.create_artifact("data/a.h5ad").unwrap();
+        for i in 0..3_000 {
+            s.get_or_create(Some("n".into()), i).unwrap();
+            if i == 2_000 && !inside {
+                s.get_or_create(Some("s".into()), Value::Str("marker-abcdef".into())).unwrap();
+            }
+            if i == 2_000 && inside {
+                let values = [("n", Value::Int(-1)), ("s", Value::Str("marker-abcdef".into())), ("n", Value::Int(-2))];
+                let values: Vec<(String, Value)> = values.into_iter().map(|(f, v)| (f.to_string(), v)).collect();
+                s.add_values(fvstore::Host::Artifact(a.id), &values).unwrap();
+            }
+        }
+        let events = s.log(1, store.head().0).unwrap();
+        let is_marker =
+            |e: &&Event| matches!(&e.data, fvstore::EventData::CreateValue { value, .. } if value.ends_with(b"abcdef"));
+        let marker = events.iter().find(is_marker).unwrap().seq;
+        let before = events
+            .iter()
+            .filter(|e| e.seq < marker && e.data.kind() == "create" && e.record.kind == fvstore::RecordType::Value);
+        (marker, before.count())
+    };
+    {
+        let db = sled::open(dir.join("log")).unwrap();
+        let tree = db.open_tree("log").unwrap();
+        let (k, v) = tree.iter().map(Result::unwrap).find(|(_, v)| v.windows(6).any(|w| w == b"abcdef")).unwrap();
+        assert_eq!(v[0], 4, "the log writes format 4");
+        let events = fvstore::codec::decode_batch(&v).unwrap().events;
+        match inside {
+            true => assert!(events.len() == 6 && events[0].seq < marker, "the marker is inside its record: {events:?}"),
+            false => assert!(events.len() == 1 && events[0].seq == marker, "the marker is alone: {events:?}"),
+        }
+        let mut bytes = v.to_vec();
+        let at = bytes.windows(6).position(|w| w == b"abcdef").unwrap();
+        bytes[at] = b'x';
+        tree.insert(k, bytes).unwrap();
+        db.flush().unwrap();
+    }
+    let replay = tmp.path().join("replay");
+    copy_dir(&dir, &replay, false);
+    assert_eq!(corruption_at(Store::open_with(&replay, options(0)).map(drop)), Some(marker), "full replay");
+    // From the snapshot at the head: verify, a view through the damage, and the log's reader
+    // all name it; everything before it, in the same record too, is read.
+    let store = Store::open_with(&dir, options(0)).unwrap();
+    assert_eq!(corruption_at(store.verify()), Some(marker), "verify");
+    assert_eq!(corruption_at(store.as_of(marker).map(drop)), Some(marker), "as_of({marker})");
+    let before = store.as_of(marker - 1).unwrap();
+    assert_eq!(before.head().0, marker - 1);
+    assert_eq!(before.stats().values, values_before, "every value before the damage");
+    assert_eq!(store.session().log(1, marker - 1).unwrap().len() as u64, marker - 1);
+    assert_eq!(corruption_at(store.session().log(1, marker)), Some(marker), "log");
+}
+
 /// Removes the last `n` records (commit groups) of the log; returns the new last seq.
 fn cut_tail(dir: &Path, n: usize) -> u64 {
     let db = sled::open(dir.join("log")).unwrap();
