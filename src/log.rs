@@ -452,14 +452,12 @@ impl Cursor {
     }
 
     /// A problem found in the record read into `out` from `start`: the error now if it left no
-    /// event before it, else the next call's, after those events.
-    /// Problems after `to` end the reading instead: they are not in what was asked for.
+    /// event before it, else the next call's, after those events. A problem after `to` ends
+    /// the reading instead: it is not in what was asked for.
     fn cut(&mut self, out: &mut Vec<Event>, start: usize, why: Error) -> Result<()> {
-        let at = why.at();
-        let keep = at.map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
-        out.truncate(start + keep);
+        let keep = codec::keep_before(out, start, &why);
         self.unhashed = true;
-        if at.is_some_and(|at| at > self.to) {
+        if why.at().is_some_and(|at| at > self.to) {
             self.ended = true;
         } else if keep == 0 {
             return Err(why);
@@ -471,10 +469,10 @@ impl Cursor {
 
     /// Leaves the hashes of format 4 records whose events are all from `from` up to `to` (as
     /// given to [`Log::cursor`]) for the caller to seal (`codec::seal`), each record listed by
-    /// [`Cursor::take_unsealed`]. Their
-    /// events come out with the record's first `prev` on the first, zeros on the others, and
-    /// the bytes the record kept of each hash; the links between records (each one's first
-    /// `prev` against the last event's kept hash) are the caller's to check.
+    /// [`Cursor::take_unsealed`]. Their events come out with the record's first `prev` on the
+    /// first, zeros on the others, and the bytes the record kept of each hash; the links
+    /// between records (each one's first `prev` against the last event's kept hash) are the
+    /// caller's to check.
     pub fn defer_sealing(&mut self) {
         self.defer = true;
     }

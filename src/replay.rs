@@ -1,11 +1,12 @@
 //! Folding the log into a state: reading and checking events (sled's iterator, decoding, the
-//! chain) on one thread while this one folds, so a replay uses both cores. Recomputing each
-//! event's hash, the largest single cost (a third of the reading thread's time on 1M values),
-//! goes to whichever thread has room: the reader hashes a chunk itself only while the folding
-//! thread is behind (two chunks queued), and otherwise leaves it to the folder, which checks
-//! it just before folding. Each event's hash depends only on its own bytes and its stored
-//! `prev`, so where it is computed does not change what is checked, and both threads still
-//! meet the events in log order, so the first problem in log order is the one reported.
+//! chain) on one thread while this one folds, so a replay uses both cores. Computing the event
+//! hashes, the largest single cost, goes to whichever thread has room: the reader does a chunk
+//! itself only while the folding thread is behind (two chunks queued), and otherwise leaves it
+//! to the folder, which does it just before folding. A format 4 record's hashes are computed
+//! along its chain from its stored first `prev` (sealing, `codec::seal`), an older record's are
+//! checked one by one against the stored ones: either way they depend only on the record's
+//! bytes, so where that happens does not change what is checked, and both threads meet the
+//! events in log order, so the first problem in log order is the one reported.
 
 use crate::codec;
 use crate::error::{Error, Result};

@@ -48,7 +48,7 @@ pub(super) fn as_number(canonical: &[u8]) -> Option<(u8, i64)> {
 
 /// Whether canonical bytes starting with `tag` are a number `as_number` takes.
 pub(super) fn is_number_tag(tag: u8) -> bool {
-    matches!(tag, INT | DATE | DATETIME)
+    tag == INT || tag == DATE || tag == DATETIME
 }
 
 /// The canonical bytes of a number `as_number` gave; `None` for another tag or a date out of

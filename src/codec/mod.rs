@@ -195,14 +195,19 @@ pub(crate) fn decode_record_into(bytes: &[u8], out: &mut Vec<Event>, defer: bool
             done = Err(why);
         }
     }
-    if let Err(Error::Corruption { at, .. }) = &done {
-        // Keep the events before the one named (all of them, if it is after the last one).
-        let keep = at.map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
-        out.truncate(start + keep);
-    } else if done.is_err() {
-        out.truncate(start);
+    if let Err(why) = &done {
+        keep_before(out, start, why);
     }
     done.map(|()| if hashes == Hashes::Unsealed && !defer { Hashes::Computed } else { hashes })
+}
+
+/// After an error in the record read into `out` from `start`, keeps the events before the one
+/// it names (all of them, if it names a later one; none, if it names no event). Returns how
+/// many were kept.
+pub(crate) fn keep_before(out: &mut Vec<Event>, start: usize, why: &Error) -> usize {
+    let keep = why.at().map_or(0, |at| out.get(start..).unwrap_or_default().iter().take_while(|e| e.seq < at).count());
+    out.truncate(start + keep);
+    keep
 }
 
 /// Seals the events of one format 4 record that `decode_record_into` left unsealed: computes
