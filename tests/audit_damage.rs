@@ -193,6 +193,8 @@ fn flipped_byte(inside: bool) {
     // An export stops at the damage with its error, where a format 3 log exported the changed
     // event for the import to refuse.
     assert_eq!(corruption_at(store.export_jsonl(Vec::new())), Some(marker), "export");
+    // A subscription's backlog too: it never delivers the changed event.
+    assert_eq!(corruption_at(store.subscribe(1).map(drop)), Some(marker), "subscribe");
 }
 
 /// Removes the last `n` records (commit groups) of the log; returns the new last seq.

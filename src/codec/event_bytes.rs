@@ -919,7 +919,8 @@ mod tests {
         let mut date = value_chain(canonical::canonical(&Value::Date(5)));
         let mut bad = Vec::new();
         put_chain(&date, Chain::V4, &mut bad);
-        let at = bad.windows(3).position(|w| w == [0, 5, 10]).unwrap_or(0);
+        // The date 5 compact: a 0 length, the date tag, zigzag(5) = 10.
+        let Some(at) = bad.windows(3).position(|w| w == [0, 5, 10]) else { panic!("no compact date in {bad:?}") };
         let mut tag = bad.clone();
         tag[at + 1] = 4; // a string's tag
         assert!(read_v4(&tag).is_err());
