@@ -336,14 +336,16 @@ impl Store {
         let guard = self.inner.commit_lock.lock();
         writer.progress.check()?;
         let mut draft = Draft::default();
-        let (plan, events) = {
+        let (plan, events, early) = {
             let s = self.inner.state.read();
             let plan = build(&s, &mut draft)?;
-            (plan, self.seal(&s, ctx, draft))
+            // Large and durable: the writer thread hashes the events and sled takes their
+            // records while this thread folds them.
+            let early = self.inner.durability == Durability::Durable && draft.events.len() >= EARLY_SUBMIT;
+            (plan, self.seal(&s, ctx, draft, !early), early)
         };
         let last = events.last().map(|e| e.seq);
-        let (events, mut gate) = if self.inner.durability == Durability::Durable && events.len() >= EARLY_SUBMIT {
-            // Large and durable: sled takes the records while this thread folds them.
+        let (events, mut gate) = if early {
             let shared = Arc::new(events);
             writer.submit(Sealed::Shared(Arc::clone(&shared)))?;
             // Handed over: the writer need not wait for this caller to gather its group.
@@ -370,7 +372,16 @@ impl Store {
             }
         }
         if let Some(g) = gate.take() {
+            let last = g.last;
             g.folded();
+            // The fold took the unhashed events' zero hashes: the head is the writer's.
+            s.head = writer.progress.wait_hashed(last).unwrap_or_else(|| {
+                // The writer stopped (poisoned or crashed) before it hashed them: the state
+                // stays true, and the wait for durability below reports why.
+                let mut copy = events.events().to_vec();
+                let prev = copy.first().map_or(s.head, |e| e.prev);
+                codec::chain(&mut copy, prev)
+            });
         }
         let s = RwLockWriteGuard::downgrade(s);
         // A shared commit is with the writer already.
@@ -395,9 +406,11 @@ impl Store {
         out
     }
 
-    fn seal(&self, s: &State, ctx: &Context, draft: Draft) -> Vec<Event> {
+    /// Stamps the draft's events (seq, time, actor, run) and, if `hash`, chains their hashes
+    /// from the state's head. Unhashed, only the first event's `prev` is set: the writer
+    /// thread hashes them (see `commit`).
+    fn seal(&self, s: &State, ctx: &Context, draft: Draft, hash: bool) -> Vec<Event> {
         let now = self.inner.clock.now_micros();
-        let mut prev = s.head;
         let mut last = s.last_at;
         let mut seq = s.seq;
         let mut events = draft.events;
@@ -409,9 +422,12 @@ impl Store {
         for e in &mut events {
             seq += 1;
             last = next_stamp(now, last);
-            (e.seq, e.at, e.actor, e.run, e.prev) = (seq, last, ctx.user, ctx.run, prev);
-            e.hash = codec::event_hash(e);
-            prev = e.hash;
+            (e.seq, e.at, e.actor, e.run) = (seq, last, ctx.user, ctx.run);
+        }
+        if hash {
+            codec::chain(&mut events, s.head);
+        } else if let Some(e) = events.first_mut() {
+            e.prev = s.head;
         }
         events
     }
@@ -676,7 +692,7 @@ mod tests {
                 d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);
             }
             let s = store.inner.state.read();
-            store.seal(&s, &Context::default(), d)
+            store.seal(&s, &Context::default(), d, true)
         };
         let few = seal(2_000, 2);
         assert_eq!(few.len(), 2);

@@ -63,11 +63,11 @@ pub(crate) struct Progress {
     thread: OnceLock<std::thread::Thread>,
 }
 
-/// Sealed events in sequence order: a commit, or the writer thread's group of commits. A
-/// commit is `Shared` with the writer only while its caller folds it, and the writer syncs it
-/// only once [`Progress::fold_ended`] says that fold succeeded. A group of one commit is
-/// written from where the commit is; a group of several owns copies of any shared events (the
-/// caller may still be reading them).
+/// A commit's events in sequence order, as a caller hands them over. `Own` events are sealed
+/// (hashed). `Shared` ones are only stamped, their first `prev` set: the caller folds them
+/// while the writer thread hashes a copy (handing the last hash back through
+/// [`Progress::wait_hashed`]) and appends it, and syncs the copy only once
+/// [`Progress::fold_ended`] says that fold succeeded.
 pub(crate) enum Sealed {
     Own(Vec<Event>),
     Shared(Arc<Vec<Event>>),
@@ -80,18 +80,26 @@ impl Sealed {
             Sealed::Shared(a) => a,
         }
     }
+}
 
-    /// Appends the events of the next commit (a group growing).
-    fn extend(&mut self, more: Sealed) {
-        let mut own = match std::mem::replace(self, Sealed::Own(Vec::new())) {
-            Sealed::Own(v) => v,
-            Sealed::Shared(a) => Arc::try_unwrap(a).unwrap_or_else(|a| a.to_vec()),
-        };
-        match more {
-            Sealed::Own(v) => own.extend(v),
-            Sealed::Shared(a) => own.extend_from_slice(&a),
+/// The writer thread's side of a commit: its sealed events and, for a shared one, its last
+/// seq, which must be folded before the group holding it is synced. A shared commit is hashed
+/// here at once, so its caller, waiting for the hash to end its fold, is not kept waiting
+/// behind the group before it.
+fn receive(commit: Sealed, progress: &Progress) -> (Vec<Event>, Option<u64>) {
+    match commit {
+        Sealed::Own(events) => (events, None),
+        Sealed::Shared(stamped) => {
+            let mut events = stamped.to_vec();
+            drop(stamped);
+            let prev = events.first().map_or([0; 32], |e| e.prev);
+            let head = crate::codec::chain(&mut events, prev);
+            let last = events.last().map(|e| e.seq);
+            if let Some(seq) = last {
+                progress.hashed(seq, head);
+            }
+            (events, last)
         }
-        *self = Sealed::Own(own);
     }
 }
 
@@ -113,12 +121,16 @@ struct ProgressState {
     /// it is: with a condvar, all of them woke to queue for its mutex one after another, a
     /// chain of context switches that took most of the time between two flushes at 16 writers.
     waiting: Vec<(u64, std::thread::Thread)>,
+    /// The last event of the latest shared commit hashed, and its hash; and the caller
+    /// waiting for it (one at most: it waits under the commit lock).
+    hashed: (u64, [u8; 32]),
+    hash_waiter: Option<std::thread::Thread>,
 }
 
 impl Progress {
     pub fn new(durable: u64) -> Progress {
         Progress {
-            state: Mutex::new(ProgressState { durable, poisoned: None, waiting: Vec::new() }),
+            state: Mutex::new(ProgressState { durable, ..ProgressState::default() }),
             durable_fast: AtomicU64::new(durable),
             fail_next: AtomicBool::new(false),
             crashed: AtomicBool::new(false),
@@ -140,6 +152,38 @@ impl Progress {
             }
         }
         if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// The hash of event `seq`, the last of a commit handed over unhashed, once the writer
+    /// thread has hashed it; `None` if the thread stopped first (poisoned or crashed).
+    pub fn wait_hashed(&self, seq: u64) -> Option<[u8; 32]> {
+        loop {
+            {
+                let mut st = self.state.lock();
+                if st.hashed.0 == seq {
+                    return Some(st.hashed.1);
+                }
+                if st.poisoned.is_some() || st.hashed.0 > seq || self.crashed.load(Ordering::Acquire) {
+                    return None;
+                }
+                st.hash_waiter = Some(std::thread::current());
+            }
+            // Woken by `hashed` or `poison`; the timeout covers a simulated crash, which wakes
+            // nobody.
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    /// Writer thread: a shared commit ending at `seq` is hashed, its last hash `hash`.
+    fn hashed(&self, seq: u64, hash: [u8; 32]) {
+        let waiter = {
+            let mut st = self.state.lock();
+            st.hashed = (seq, hash);
+            st.hash_waiter.take()
+        };
+        if let Some(t) = waiter {
             t.unpark();
         }
     }
@@ -236,17 +280,11 @@ impl Progress {
             if st.poisoned.is_none() {
                 st.poisoned = Some(why);
             }
-            wake(&mut st.waiting, u64::MAX)
+            let mut woken = wake(&mut st.waiting, u64::MAX);
+            woken.extend(st.hash_waiter.take());
+            woken
         };
         woken.iter().for_each(std::thread::Thread::unpark);
-    }
-}
-
-/// The last seq of a commit handed over while its caller folds it.
-fn folding_until(commit: &Sealed) -> Option<u64> {
-    match commit {
-        Sealed::Shared(a) => a.last().map(|e| e.seq),
-        Sealed::Own(_) => None,
     }
 }
 
@@ -317,39 +355,38 @@ impl Drop for Writer {
 
 fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
     let _ = progress.thread.set(std::thread::current());
-    let mut next: Option<Sealed> = None;
+    let mut next: Option<(Vec<Event>, Option<u64>)> = None;
     // Durable mode: the callers the last flush woke, and how long the next group may wait for
     // them to come back with their next commit (a quarter of that flush: a caller who misses
     // the group waits a whole flush more).
     let (mut woken, mut straggle) = (0usize, Duration::ZERO);
     loop {
-        let first = match next.take() {
+        // `gate`: the last seq of a commit in the group that is still being folded.
+        let (mut group, mut gate) = match next.take() {
             Some(commit) => commit,
             None => match rx.recv() {
-                Ok(commit) => commit,
+                Ok(commit) => receive(commit, progress),
                 Err(_) => break,
             },
         };
-        let mut bytes: usize = first.events().iter().map(crate::log::estimate).sum();
-        // The last seq of a commit in the group that is still being folded.
-        let mut gate = folding_until(&first);
-        let mut group = first;
+        let mut bytes: usize = group.iter().map(crate::log::estimate).sum();
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
         let started = Instant::now();
         let (gather_until, straggle_until) = (started + GATHER, started + straggle);
         let mut lingered = false;
         let mut commits = 1;
-        while group.events().len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
-                    let more_bytes: usize = more.events().iter().map(crate::log::estimate).sum();
+                    let (more, more_gate) = receive(more, progress);
+                    let more_bytes: usize = more.iter().map(crate::log::estimate).sum();
                     if bytes + more_bytes > MAX_GROUP_BYTES {
-                        next = Some(more);
+                        next = Some((more, more_gate));
                         break;
                     }
                     bytes += more_bytes;
-                    gate = folding_until(&more).or(gate);
+                    gate = more_gate.or(gate);
                     group.extend(more);
                     commits += 1;
                 }
@@ -376,7 +413,7 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
                 Err(_) => break,
             }
         }
-        let events = group.events();
+        let events = &group[..];
         let (Some(first_seq), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
             continue;
         };
@@ -469,6 +506,41 @@ mod tests {
             }
         }
         assert!(p.state.lock().waiting.is_empty(), "woken waiters were left registered");
+    }
+
+    /// A caller waiting for its shared commit's hash gets it once the writer publishes it, and
+    /// `None` (it hashes the events itself) when the writer is poisoned or has crashed first,
+    /// or has published a later commit's.
+    #[test]
+    fn a_shared_commits_caller_waits_for_its_hash_or_learns_the_writer_stopped() {
+        let p = Arc::new(Progress::new(0));
+        let waiter = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || p.wait_hashed(7))
+        };
+        eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
+        p.hashed(7, [9; 32]);
+        assert_eq!(waiter.join().ok(), Some(Some([9; 32])));
+        assert_eq!(p.wait_hashed(7), Some([9; 32]), "a hash published before the wait was missed");
+        assert_eq!(p.wait_hashed(3), None, "a later commit's hash was taken for an earlier one");
+
+        let waiter = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || p.wait_hashed(8))
+        };
+        eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
+        p.poison("disk gone".into());
+        assert_eq!(waiter.join().ok(), Some(None), "a poison did not end the wait");
+
+        let p = Arc::new(Progress::new(0));
+        let waiter = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || p.wait_hashed(8))
+        };
+        eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
+        // A crash wakes nobody: the wait notices it at its next timeout.
+        p.crash();
+        assert_eq!(waiter.join().ok(), Some(None), "a crash did not end the wait");
     }
 
     /// With the writer thread held up, a buffered caller stops once it is `MAX_BACKLOG` events

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use fvstore::{BranchSel, Host, Query, Session, Store, Value};
+use fvstore::{BranchSel, Event, Host, Query, Session, Store, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -196,14 +196,15 @@ fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
     assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 20);
 }
 
-/// Durable writers of large commits (handed to the writer thread while they are folded) and
-/// of one-event commits, at once: a subscriber gets every event once, in order, every call
-/// that returned is in the log after a reopen, and the log verifies.
+/// Durable writers of large commits (handed to the writer thread unhashed, hashed there while
+/// they are folded) and of one-event commits, at once: a subscriber gets every event once, in
+/// order, chained, each hash its own; the store's head is the last of them; every call that
+/// returned is in the log after a reopen, and the log verifies.
 #[test]
 fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
     let tmp = tempfile::tempdir().unwrap();
     let (large, small) = (3u64, 3u64);
-    {
+    let head = {
         let store = Store::open(tmp.path()).unwrap();
         let feed = store.subscribe(1).unwrap();
         let s = store.session();
@@ -233,10 +234,19 @@ fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
             h.join().unwrap();
         }
         // Every call has returned, so every event was published before it did.
-        let seqs: Vec<u64> = feed.try_iter().map(|e| e.seq).collect();
-        check(seqs, (1..=store.head().0).collect::<Vec<u64>>());
-    }
+        let events: Vec<Event> = feed.try_iter().collect();
+        check(events.iter().map(|e| e.seq).collect::<Vec<u64>>(), (1..=store.head().0).collect());
+        let mut prev = [0u8; 32];
+        for e in &events {
+            assert_eq!(e.prev, prev, "event {} does not follow the one before it", e.seq);
+            assert_eq!(e.hash, fvstore::codec::event_hash(e), "event {} carries a hash not its own", e.seq);
+            prev = e.hash;
+        }
+        check(store.head(), (events.len() as u64, prev));
+        store.head()
+    };
     let store = Store::open(tmp.path()).unwrap();
+    check(store.head(), head);
     store.verify().unwrap();
     let s = store.session();
     check(s.count(&Query::new().filter("feature", "n")).unwrap(), (large * 5 * 200 + small * 5 * 40) as usize);

@@ -253,6 +253,17 @@ pub fn event_hash(e: &Event) -> [u8; 32] {
     event_bytes::chain_hash(e)
 }
 
+/// Hashes stamped events along the chain: the first follows `prev`, each next one the event
+/// before it. Returns the last hash (`prev` for no events).
+pub(crate) fn chain(events: &mut [Event], mut prev: [u8; 32]) -> [u8; 32] {
+    for e in events {
+        e.prev = prev;
+        e.hash = event_hash(e);
+        prev = e.hash;
+    }
+    prev
+}
+
 /// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
