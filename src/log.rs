@@ -204,6 +204,30 @@ impl Log {
     /// Appends events atomically: one sled record, or several in one sled batch when they are
     /// too many bytes for one (see [`MAX_RECORD_BYTES`]). Not yet durable: call [`Log::sync`].
     pub fn append(&self, events: &[Event]) -> Result<()> {
+        self.append_by(events, |_, piece, buf| codec::encode_events_into(piece, buf))
+    }
+
+    /// `append` for events stamped but not hashed, their hashes beside them (`hashes[i]` is
+    /// event `i`'s; the first event follows its own `prev`).
+    pub fn append_hashed(&self, events: &[Event], hashes: &[[u8; 32]]) -> Result<()> {
+        self.append_by(events, |start, piece, buf| {
+            let prev = match start.checked_sub(1) {
+                None => events.first().map_or([0; 32], |e| e.prev),
+                Some(i) => hashes.get(i).copied().unwrap_or_default(),
+            };
+            let mine = hashes.get(start..start + piece.len()).unwrap_or_default();
+            if !codec::encode_stamped_into(piece, &prev, mine, buf) {
+                // Format 4 cannot hold them (never so for events a command made): seal a copy.
+                let mut copy = piece.to_vec();
+                codec::chain(&mut copy, prev);
+                codec::encode_events_into(&copy, buf);
+            }
+        })
+    }
+
+    /// `append`'s writes: each piece's record encoded by `encode(index of its first event,
+    /// piece, buf)` into one buffer in turn.
+    fn append_by(&self, events: &[Event], encode: impl Fn(usize, &[Event], &mut Vec<u8>)) -> Result<()> {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(());
         };
@@ -213,21 +237,32 @@ impl Log {
         // One buffer for every record the thread writes: sled copies each into an allocation
         // of its own size, so the writer's heap holds no half-used encoding vectors among
         // sled's records.
-        BUF.with(|buf| self.append_with(events, &mut buf.borrow_mut()))?;
+        BUF.with(|buf| self.append_with(events, &encode, &mut buf.borrow_mut()))?;
         self.appended.store(last, Ordering::Release);
         Ok(())
     }
 
-    /// `append`'s writes, each record encoded into `buf` in turn.
-    fn append_with(&self, events: &[Event], buf: &mut Vec<u8>) -> Result<()> {
-        let pieces: Vec<&[Event]> = pieces(events).collect();
-        if let [piece] = pieces[..] {
-            codec::encode_events_into(piece, buf);
+    /// `append_by`'s writes, each record encoded into `buf` in turn.
+    fn append_with(
+        &self,
+        events: &[Event],
+        encode: &impl Fn(usize, &[Event], &mut Vec<u8>),
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut start = 0;
+        let pieces: Vec<(usize, &[Event])> = pieces(events)
+            .map(|piece| {
+                start += piece.len();
+                (start - piece.len(), piece)
+            })
+            .collect();
+        if let [(start, piece)] = pieces[..] {
+            encode(start, piece, buf);
             self.tree.insert(codec::seq_key(seq_of(piece)), &buf[..])?;
         } else {
             let mut batch = sled::Batch::default();
-            for piece in pieces {
-                codec::encode_events_into(piece, buf);
+            for (start, piece) in pieces {
+                encode(start, piece, buf);
                 batch.insert(&codec::seq_key(seq_of(piece))[..], &buf[..]);
             }
             self.tree.apply_batch(batch)?;
@@ -547,6 +582,62 @@ mod tests {
             },
             prev: [0; 32],
             hash: [0; 32],
+        }
+    }
+
+    /// The writer thread appends a shared commit from its stamped events and the hashes it
+    /// computed beside them: the records are byte for byte those of the same commit sealed,
+    /// across several records, the first following the commit's own `prev`; and so when format
+    /// 4 cannot hold a record (a malformed number) and a sealed copy is written instead.
+    #[test]
+    fn stamped_events_and_their_hashes_are_written_as_the_sealed_events() {
+        let value = |seq: u64, malformed: bool| {
+            if malformed && seq == 2_500 {
+                vec![2, 1]
+            } else {
+                crate::codec::canonical(&crate::value::Value::Int(seq as i64 * 1_000))
+            }
+        };
+        for malformed in [false, true] {
+            let prev = [5; 32];
+            let stamped: Vec<Event> = (11..=3_010u64)
+                .map(|seq| {
+                    let mut e = event(seq, 0);
+                    let v = value(seq, malformed);
+                    e.data = EventData::CreateValue {
+                        feature: Some(1),
+                        hash: *blake3::hash(&v).as_bytes(),
+                        value: v,
+                        branch: 1,
+                        space: 1,
+                    };
+                    // As a caller stamps a shared commit: only the first `prev` set.
+                    if seq == 11 {
+                        e.prev = prev;
+                    }
+                    e
+                })
+                .collect();
+            let mut sealed = stamped.clone();
+            crate::codec::chain(&mut sealed, prev);
+            let hashes = crate::codec::chain_hashes(&stamped, prev);
+            assert_eq!(hashes, sealed.iter().map(|e| e.hash).collect::<Vec<_>>());
+            let (a, b) = (
+                Log::temporary().unwrap_or_else(|e| panic!("{e}")),
+                Log::temporary().unwrap_or_else(|e| panic!("{e}")),
+            );
+            a.append(&sealed).unwrap_or_else(|e| panic!("{e}"));
+            b.append_hashed(&stamped, &hashes).unwrap_or_else(|e| panic!("{e}"));
+            let records = |log: &Log| -> Vec<(Vec<u8>, Vec<u8>)> {
+                log.tree.iter().flatten().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
+            };
+            let written = records(&a);
+            assert!(written.len() > 2, "{} records: the test wants several", written.len());
+            let versions: Vec<u8> = written.iter().filter_map(|(_, v)| v.first().copied()).collect();
+            assert_eq!(versions.contains(&1), malformed, "record versions {versions:?}");
+            assert!(records(&b) == written, "malformed {malformed}: the records differ");
+            let back: Vec<Event> = b.read_from(11).collect::<Result<_>>().unwrap_or_else(|e| panic!("{e}"));
+            assert!(back == sealed, "malformed {malformed}: the events read back differ");
         }
     }
 

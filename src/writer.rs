@@ -65,8 +65,8 @@ pub(crate) struct Progress {
 
 /// A commit's events in sequence order, as a caller hands them over. `Own` events are sealed
 /// (hashed). `Shared` ones are only stamped, their first `prev` set: the caller folds them
-/// while the writer thread hashes a copy (handing the last hash back through
-/// [`Progress::wait_hashed`]) and appends it, and syncs the copy only once
+/// while the writer thread hashes them (handing the last hash back through
+/// [`Progress::wait_hashed`]) and appends them, and syncs them only once
 /// [`Progress::fold_ended`] says that fold succeeded.
 pub(crate) enum Sealed {
     Own(Vec<Event>),
@@ -82,23 +82,74 @@ impl Sealed {
     }
 }
 
-/// The writer thread's side of a commit: its sealed events and, for a shared one, its last
+/// The writer thread's side of its group of commits: sealed events, or a single shared
+/// commit's stamped events with the hashes this thread computed beside them (no copy: the
+/// caller is still reading them).
+enum Group {
+    Own(Vec<Event>),
+    Shared(Arc<Vec<Event>>, Vec<[u8; 32]>),
+}
+
+impl Group {
+    fn events(&self) -> &[Event] {
+        match self {
+            Group::Own(v) => v,
+            Group::Shared(a, _) => a,
+        }
+    }
+
+    /// The events, sealed: a shared commit's are copied, their hashes filled in.
+    fn sealed(&self) -> Vec<Event> {
+        match self {
+            Group::Own(v) => v.clone(),
+            Group::Shared(a, hashes) => {
+                let mut own = a.to_vec();
+                let mut prev = own.first().map_or([0; 32], |e| e.prev);
+                for (e, h) in own.iter_mut().zip(hashes) {
+                    (e.prev, e.hash) = (prev, *h);
+                    prev = *h;
+                }
+                own
+            }
+        }
+    }
+
+    /// Appends the next commit's events (a group growing).
+    fn extend(&mut self, more: Group) {
+        let mut own = match std::mem::replace(self, Group::Own(Vec::new())) {
+            Group::Own(v) => v,
+            shared => shared.sealed(),
+        };
+        match more {
+            Group::Own(v) => own.extend(v),
+            shared => own.extend(shared.sealed()),
+        }
+        *self = Group::Own(own);
+    }
+
+    fn append(&self, log: &Log) -> Result<()> {
+        match self {
+            Group::Own(v) => log.append(v),
+            Group::Shared(a, hashes) => log.append_hashed(a, hashes),
+        }
+    }
+}
+
+/// Takes a commit from the channel and returns it as a group, with, for a shared one, its last
 /// seq, which must be folded before the group holding it is synced. A shared commit is hashed
 /// here at once, so its caller, waiting for the hash to end its fold, is not kept waiting
 /// behind the group before it.
-fn receive(commit: Sealed, progress: &Progress) -> (Vec<Event>, Option<u64>) {
+fn receive(commit: Sealed, progress: &Progress) -> (Group, Option<u64>) {
     match commit {
-        Sealed::Own(events) => (events, None),
+        Sealed::Own(events) => (Group::Own(events), None),
         Sealed::Shared(stamped) => {
-            let mut events = stamped.to_vec();
-            drop(stamped);
-            let prev = events.first().map_or([0; 32], |e| e.prev);
-            let head = crate::codec::chain(&mut events, prev);
-            let last = events.last().map(|e| e.seq);
-            if let Some(seq) = last {
-                progress.hashed(seq, head);
+            let prev = stamped.first().map_or([0; 32], |e| e.prev);
+            let hashes = crate::codec::chain_hashes(&stamped, prev);
+            let last = stamped.last().map(|e| e.seq);
+            if let (Some(seq), Some(hash)) = (last, hashes.last()) {
+                progress.hashed(seq, *hash);
             }
-            (events, last)
+            (Group::Shared(stamped, hashes), last)
         }
     }
 }
@@ -355,7 +406,7 @@ impl Drop for Writer {
 
 fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
     let _ = progress.thread.set(std::thread::current());
-    let mut next: Option<(Vec<Event>, Option<u64>)> = None;
+    let mut next: Option<(Group, Option<u64>)> = None;
     // Durable mode: the callers the last flush woke, and how long the next group may wait for
     // them to come back with their next commit (a quarter of that flush: a caller who misses
     // the group waits a whole flush more).
@@ -369,18 +420,18 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
                 Err(_) => break,
             },
         };
-        let mut bytes: usize = group.iter().map(crate::log::estimate).sum();
+        let mut bytes: usize = group.events().iter().map(crate::log::estimate).sum();
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
         let started = Instant::now();
         let (gather_until, straggle_until) = (started + GATHER, started + straggle);
         let mut lingered = false;
         let mut commits = 1;
-        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        while group.events().len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
                 Ok(more) => {
                     let (more, more_gate) = receive(more, progress);
-                    let more_bytes: usize = more.iter().map(crate::log::estimate).sum();
+                    let more_bytes: usize = more.events().iter().map(crate::log::estimate).sum();
                     if bytes + more_bytes > MAX_GROUP_BYTES {
                         next = Some((more, more_gate));
                         break;
@@ -413,7 +464,7 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
                 Err(_) => break,
             }
         }
-        let events = &group[..];
+        let events = group.events();
         let (Some(first_seq), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
             continue;
         };
@@ -423,10 +474,10 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
         // The subscriber list stays locked from append to publish, so a new subscriber's
         // backlog read (under the same lock) and the live feed never overlap or leave a gap.
         let mut s = subs.lock();
-        let published = if s.is_empty() { Vec::new() } else { events.to_vec() };
+        let published = if s.is_empty() { Vec::new() } else { group.sealed() };
         let injected = progress.fail_next.swap(false, Ordering::AcqRel);
         let written = if injected { Err(Error::Io("injected write failure".into())) } else { Ok(()) };
-        let written = written.and_then(|()| log.append(events));
+        let written = written.and_then(|()| group.append(log));
         if written.is_ok() && gate.is_some_and(|g| !progress.wait_folded(g)) {
             // Nothing of a group with an unfoldable event may become durable. Every group
             // before it is synced, so its records are all from `first_seq` on.

@@ -235,6 +235,11 @@ impl W<'_> {
 /// Appends an event's format 1 body; with `zero_hash` its `hash` is written as 32 zero bytes
 /// (the form the chain hash is computed over).
 pub(super) fn put_event(e: &Event, zero_hash: bool, out: &mut Vec<u8>) {
+    put_event_chained(e, &e.prev, if zero_hash { &[0; 32] } else { &e.hash }, out);
+}
+
+/// `put_event` with the `prev` and `hash` given, whatever the event's own fields say.
+fn put_event_chained(e: &Event, prev: &[u8; 32], hash: &[u8; 32], out: &mut Vec<u8>) {
     let mut w = W { out, ints: Ints::Fixed, value_hashes: true, compact: false };
     w.u64(e.seq);
     w.i64(e.at);
@@ -242,8 +247,8 @@ pub(super) fn put_event(e: &Event, zero_hash: bool, out: &mut Vec<u8>) {
     w.opt(e.run);
     w.record(e.record);
     w.data(&e.data);
-    w.out.extend_from_slice(&e.prev);
-    w.out.extend_from_slice(if zero_hash { &[0; 32] } else { &e.hash });
+    w.out.extend_from_slice(prev);
+    w.out.extend_from_slice(hash);
 }
 
 /// Appends a batch's format 1 body: the event count, then the events.
@@ -293,11 +298,25 @@ const CHECK: usize = 4;
 /// Appends a batch's body in a chained format; `chained(events)` must hold, and for format 4
 /// every event's hash must be its own (`event_hash`), as the reader recomputes them.
 pub(super) fn put_chain(events: &[Event], chain: Chain, out: &mut Vec<u8>) {
+    let Some(first) = events.first() else { return };
+    put_chain_by(events, &first.prev, |i| events.get(i).map_or([0; 32], |e| e.hash), chain, out);
+}
+
+/// `put_chain` for events whose hashes are `hash(i)`, the first following `prev`, whatever
+/// their own `prev` and `hash` fields say (the writer thread hashes a shared commit beside
+/// its events, which its caller is still reading).
+pub(super) fn put_chain_by(
+    events: &[Event],
+    prev: &[u8; 32],
+    hash: impl Fn(usize) -> [u8; 32],
+    chain: Chain,
+    out: &mut Vec<u8>,
+) {
     let mut w = W { out, ints: Ints::Var, value_hashes: chain == Chain::V2, compact: chain == Chain::V4 };
     let Some(first) = events.first() else { return };
     w.u64(events.len() as u64);
     w.u64(first.seq);
-    w.out.extend_from_slice(&first.prev);
+    w.out.extend_from_slice(prev);
     let mut at = 0i64;
     for (i, e) in events.iter().enumerate() {
         w.i64(e.at.wrapping_sub(at));
@@ -306,19 +325,25 @@ pub(super) fn put_chain(events: &[Event], chain: Chain, out: &mut Vec<u8>) {
         w.opt(e.run);
         w.record(e.record);
         w.data(&e.data);
-        let hash = match chain {
-            Chain::V2 | Chain::V3 => &e.hash[..],
+        let whole = hash(i);
+        let kept = match chain {
+            Chain::V2 | Chain::V3 => &whole[..],
             // The last event's check would repeat the first bytes of the whole hash after it.
-            Chain::V4 if i + 1 == events.len() => &e.hash[..],
-            Chain::V4 => &e.hash[..CHECK],
+            Chain::V4 if i + 1 == events.len() => &whole[..],
+            Chain::V4 => &whole[..CHECK],
         };
-        w.out.extend_from_slice(hash);
+        w.out.extend_from_slice(kept);
     }
 }
 
 /// The chain hash of an event: blake3 over its format 1 encoding with `hash` zeroed (the
 /// version byte first), encoded into a reused per-thread buffer and hashed in one call.
 pub(super) fn chain_hash(e: &Event) -> [u8; 32] {
+    chain_hash_after(e, &e.prev)
+}
+
+/// The chain hash `e` has after an event whose hash is `prev`, whatever its own `prev` says.
+pub(super) fn chain_hash_after(e: &Event, prev: &[u8; 32]) -> [u8; 32] {
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -326,7 +351,7 @@ pub(super) fn chain_hash(e: &Event) -> [u8; 32] {
         let mut buf = buf.borrow_mut();
         buf.clear();
         buf.push(super::EVENT_FORMAT);
-        put_event(e, true, &mut buf);
+        put_event_chained(e, prev, &[0; 32], &mut buf);
         *blake3::hash(&buf).as_bytes()
     })
 }

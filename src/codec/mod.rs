@@ -264,6 +264,32 @@ pub(crate) fn chain(events: &mut [Event], mut prev: [u8; 32]) -> [u8; 32] {
     prev
 }
 
+/// The hashes `chain` would give stamped events, computed beside them: they stay as they are
+/// (the writer thread hashes a commit its caller is still reading).
+pub(crate) fn chain_hashes(events: &[Event], mut prev: [u8; 32]) -> Vec<[u8; 32]> {
+    events
+        .iter()
+        .map(|e| {
+            prev = event_bytes::chain_hash_after(e, &prev);
+            prev
+        })
+        .collect()
+}
+
+/// `encode_events_into` for stamped events whose hashes are `hashes`, one each, the first
+/// following `prev` (as `chain_hashes` computed them). False, with `out` empty, if format 4
+/// cannot hold them: the caller seals a copy and encodes that.
+pub(crate) fn encode_stamped_into(events: &[Event], prev: &[u8; 32], hashes: &[[u8; 32]], out: &mut Vec<u8>) -> bool {
+    out.clear();
+    if hashes.len() != events.len() || !event_bytes::compactable(events) {
+        return false;
+    }
+    out.push(FORMAT_VERSION);
+    let hash = |i: usize| hashes.get(i).copied().unwrap_or_default();
+    event_bytes::put_chain_by(events, prev, hash, event_bytes::Chain::V4, out);
+    true
+}
+
 /// The log tree key of a batch: its first sequence number, big-endian so keys sort by seq.
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
