@@ -209,11 +209,10 @@ impl Session {
                         ));
                     }
                 }
-                // Values found or drafted earlier in this call, and links drafted, so that the
-                // same value named twice is one record, one restore and one link.
+                // Values found or drafted earlier in this call, so that the same value named
+                // twice is one record, one restore and one link.
                 let mut resolved: WordMap<(u64, [u8; 32]), u64> =
                     WordMap::with_capacity_and_hasher(values.len(), Default::default());
-                let mut linked = std::collections::BTreeSet::new();
                 let mut out = Vec::with_capacity(values.len());
                 // A create and a link per value, at most: one allocation for the events.
                 d.reserve(values.len() * 2);
@@ -232,23 +231,25 @@ impl Session {
                 for ((name, f), p) in values.iter().map(|(n, _)| n).zip(per_value).zip(prepared) {
                     let f = f.ok_or_else(|| err!(DoesNotExist, "no feature {name}"))?;
                     // With its feature known, a value has no preparation exactly when it is null.
-                    let target = match p {
+                    // The value, and whether it may need a link: not if this call met it
+                    // before, and it is not linked yet if this call creates it.
+                    let (target, to_link) = match p {
                         None if !f.nullable => {
                             return Err(err!(
                                 ValidationError,
                                 "feature '{name}' is not nullable; a null value is refused"
                             ));
                         }
-                        None => None,
+                        None => (None, None),
                         Some(p) => {
                             let p = p?;
                             let key = (f.id, p.hash);
                             match resolved.get(&key) {
-                                Some(id) => Some(*id),
+                                Some(id) => (Some(*id), None),
                                 None => {
-                                    let id = self.value_for_link(s, d, &p)?;
+                                    let (id, created) = self.value_for_link(s, d, &p)?;
                                     resolved.insert(key, id);
-                                    Some(id)
+                                    (Some(id), Some(created))
                                 }
                             }
                         }
@@ -268,7 +269,7 @@ impl Session {
                         }
                     }
                     if let Some(id) = target {
-                        if !s.links.contains(id, host) && linked.insert(id) {
+                        if to_link.is_some_and(|created| created || !s.links.contains(id, host)) {
                             check(s, Edit::Link)?;
                             d.push(vref(id), EventData::Link { host });
                         }
@@ -282,7 +283,8 @@ impl Session {
     }
 
     /// Finds or drafts the value to link: restores a trashed one, refuses an archived one.
-    fn value_for_link(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {
+    /// True if it drafted the value's creation.
+    fn value_for_link(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<(u64, bool)> {
         match s.find_value(p.feature, &p.hash) {
             Some(v) => {
                 if !s.can_read(self.ctx.user, v.space()) {
@@ -305,12 +307,12 @@ impl Session {
                             Edit::Restore,
                         )?;
                         d.push(vref(v.id()), EventData::BranchChange { from: TRASH, to: MAIN });
-                        Ok(v.id())
+                        Ok((v.id(), false))
                     }
-                    _ => Ok(v.id()),
+                    _ => Ok((v.id(), false)),
                 }
             }
-            None => self.create_value(s, d, p),
+            None => Ok((self.create_value(s, d, p)?, true)),
         }
     }
 
