@@ -16,7 +16,7 @@
 
 use crate::codec::{self, Hashes};
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, EventData};
 use parking_lot::Mutex;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -399,6 +399,7 @@ impl Log {
             ended: false,
             defer: false,
             unsealed: Vec::new(),
+            pool: Vec::new(),
         }
     }
 
@@ -412,6 +413,11 @@ impl Log {
         self.db.size_on_disk().unwrap_or(0)
     }
 }
+
+/// At most this many value vectors wait in a cursor's pool (a few chunks' worth), each of at
+/// most `POOLED_BYTES`: numbers and short strings, not a large value's buffer.
+const POOLED: usize = 4_096;
+const POOLED_BYTES: usize = 64;
 
 /// Reads the log in order, record by record; see [`Log::cursor`].
 pub struct Cursor {
@@ -433,6 +439,8 @@ pub struct Cursor {
     defer: bool,
     /// The records handed out unsealed since the last `take_unsealed`: ranges of `out`.
     unsealed: Vec<std::ops::Range<usize>>,
+    /// Emptied value vectors of events handed back (`recycle`), decoded into again.
+    pool: Vec<Vec<u8>>,
 }
 
 impl Cursor {
@@ -455,7 +463,7 @@ impl Cursor {
             }
             let start = out.len();
             let defer = self.defer && key >= self.from;
-            match codec::decode_record_into(&v, out, defer).map_err(|e| e.at_seq(key)) {
+            match codec::decode_record_into(&v, out, defer, &mut self.pool).map_err(|e| e.at_seq(key)) {
                 Ok(Hashes::Unsealed) => {
                     // Sealed now if `to` cuts it: only the last event's whole hash checks the
                     // last bytes of the record.
@@ -515,6 +523,20 @@ impl Cursor {
     /// Whether the record `next_into` last read, into `out` from `start`, was left unsealed.
     pub fn left_unsealed(&self, start: usize) -> bool {
         self.unsealed.last().is_some_and(|r| r.start == start)
+    }
+
+    /// Empties `events`, keeping their small created values' vectors for the next records to
+    /// be decoded into: a replay allocated and freed one per created value (glibc's malloc and
+    /// free were ≈ 15 % of its reading thread).
+    pub fn recycle(&mut self, events: &mut Vec<Event>) {
+        for e in events.drain(..) {
+            if let EventData::CreateValue { mut value, .. } = e.data {
+                if value.capacity() <= POOLED_BYTES && self.pool.len() < POOLED {
+                    value.clear();
+                    self.pool.push(value);
+                }
+            }
+        }
     }
 
     /// The ranges of `out` (as passed to `next_into`) holding records left unsealed since the

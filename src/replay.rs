@@ -139,16 +139,17 @@ fn read(log: &Log, start: (u64, [u8; 32]), to: u64, tx: &Sender<Result<Chunk>>, 
                 }
                 return;
             }
-            // The events are dropped here, on the thread that allocated their contents.
-            events = back.try_recv().map_or_else(|_| Vec::with_capacity(CHUNK + CHUNK / 2), reuse);
+            // The events are dropped here, on the thread that allocated their contents, their
+            // values' vectors kept for the next records.
+            events = match back.try_recv() {
+                Ok(mut used) => {
+                    cursor.recycle(&mut used);
+                    used
+                }
+                Err(_) => Vec::with_capacity(CHUNK + CHUNK / 2),
+            };
         }
     }
-}
-
-/// An emptied chunk vector.
-fn reuse(mut events: Vec<Event>) -> Vec<Event> {
-    events.clear();
-    events
 }
 
 /// Sends a chunk, sealing and hashing it first if it needs it and the folder is behind. False
@@ -303,7 +304,7 @@ mod tests {
         for part in [&events[..4], &events[4..]] {
             let bytes = codec::encode_batch_as(&crate::event::Batch { events: part.to_vec() }, 4);
             let start = out.len();
-            let got = bytes.map(|b| codec::decode_record_into(&b, &mut out, true));
+            let got = bytes.map(|b| codec::decode_record_into(&b, &mut out, true, &mut Vec::new()));
             assert!(matches!(got, Some(Ok(codec::Hashes::Unsealed))), "{got:?}");
             ranges.push(start..out.len());
         }

@@ -51,17 +51,24 @@ pub(super) fn is_number_tag(tag: u8) -> bool {
     tag == INT || tag == DATE || tag == DATETIME
 }
 
-/// The canonical bytes of a number `as_number` gave; `None` for another tag or a date out of
-/// range.
-pub(super) fn from_number(tag: u8, n: i64) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(9);
-    out.push(tag);
+/// Appends the canonical bytes of a number `as_number` gave to `out`; false, with nothing
+/// appended, for another tag or a date out of range.
+pub(super) fn number_into(tag: u8, n: i64, out: &mut Vec<u8>) -> bool {
     match tag {
-        INT | DATETIME => out.extend_from_slice(&n.to_be_bytes()),
-        DATE => out.extend_from_slice(&i32::try_from(n).ok()?.to_be_bytes()),
-        _ => return None,
+        INT | DATETIME => {
+            out.push(tag);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        DATE => match i32::try_from(n) {
+            Ok(d) => {
+                out.push(tag);
+                out.extend_from_slice(&d.to_be_bytes());
+            }
+            Err(_) => return false,
+        },
+        _ => return false,
     }
-    Some(out)
+    true
 }
 
 /// Appends the canonical encoding of `v` to `out`.

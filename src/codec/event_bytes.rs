@@ -389,6 +389,9 @@ pub(super) struct Reader<'a> {
     event_hashes: bool,
     /// Whether numbers are in their compact form (format 4).
     compact: bool,
+    /// Emptied vectors to decode created values into, instead of allocating one each (a
+    /// replay hands back the values of the events it has folded).
+    pub pool: Vec<Vec<u8>>,
 }
 
 fn short() -> Error {
@@ -397,13 +400,20 @@ fn short() -> Error {
 
 impl<'a> Reader<'a> {
     pub fn new(rest: &'a [u8], ints: Ints) -> Reader<'a> {
-        Reader { rest, ints, value_hashes: true, event_hashes: true, compact: false }
+        Reader { rest, ints, value_hashes: true, event_hashes: true, compact: false, pool: Vec::new() }
     }
 
     /// A reader of a chained format (varints).
     pub fn chained(rest: &'a [u8], chain: Chain) -> Reader<'a> {
         let v4 = chain == Chain::V4;
-        Reader { rest, ints: Ints::Var, value_hashes: chain == Chain::V2, event_hashes: !v4, compact: v4 }
+        Reader {
+            rest,
+            ints: Ints::Var,
+            value_hashes: chain == Chain::V2,
+            event_hashes: !v4,
+            compact: v4,
+            pool: Vec::new(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
@@ -481,8 +491,10 @@ impl<'a> Reader<'a> {
     /// A created value's canonical bytes, as `W::value` wrote them. Format 4 refuses a number
     /// in the long form, so that each value has one encoding.
     fn value(&mut self) -> Result<Vec<u8>> {
+        let mut out = self.pool.pop().unwrap_or_default();
         if !self.compact {
-            return Ok(self.bytes()?.to_vec());
+            out.extend_from_slice(self.bytes()?);
+            return Ok(out);
         }
         let n = self.len(1, 1)?;
         if n > 0 {
@@ -490,13 +502,15 @@ impl<'a> Reader<'a> {
             if b.first().is_some_and(|t| canonical::is_number_tag(*t)) {
                 return Err(Error::corrupt(None, "a number value in the long form (format 4 writes it compact)"));
             }
-            return Ok(b.to_vec());
+            out.extend_from_slice(b);
+            return Ok(out);
         }
         let [tag] = self.arr::<1>()?;
         let number = self.i64()?;
-        canonical::from_number(tag, number).ok_or_else(|| {
-            Error::corrupt(None, format!("compact value of tag {tag} holds {number}, not a number of it"))
-        })
+        if !canonical::number_into(tag, number, &mut out) {
+            return Err(Error::corrupt(None, format!("compact value of tag {tag} holds {number}, not a number of it")));
+        }
+        Ok(out)
     }
 
     fn string(&mut self) -> Result<String> {

@@ -154,7 +154,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Batch> {
 /// decode, or in format 4 a hash that does not match), `out` keeps the events before that
 /// one, whose hashes are as the return value would have said; on any other it is as it was.
 pub fn decode_batch_into(bytes: &[u8], out: &mut Vec<Event>) -> Result<bool> {
-    decode_record_into(bytes, out, false).map(|h| h == Hashes::Computed)
+    decode_record_into(bytes, out, false, &mut Vec::new()).map(|h| h == Hashes::Computed)
 }
 
 /// Where the hashes of a record's decoded events stand.
@@ -172,19 +172,29 @@ pub(crate) enum Hashes {
 /// thread can compute them. A record that fails to decode is sealed as far as it decoded
 /// whatever `defer` says, so that a hash that does not match before the failing event is the
 /// error reported: the first problem in log order.
-pub(crate) fn decode_record_into(bytes: &[u8], out: &mut Vec<Event>, defer: bool) -> Result<Hashes> {
+pub(crate) fn decode_record_into(
+    bytes: &[u8],
+    out: &mut Vec<Event>,
+    defer: bool,
+    pool: &mut Vec<Vec<u8>>,
+) -> Result<Hashes> {
     use event_bytes::{Chain, Reader};
     let what = "commit batch";
     let start = out.len();
     let (mut done, hashes) = match version(bytes, what)? {
         (1, body) => {
             let mut r = Reader::new(body, event_bytes::Ints::Fixed);
-            (r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what)), Hashes::Read)
+            r.pool = std::mem::take(pool);
+            let done = r.batch_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what));
+            *pool = r.pool;
+            (done, Hashes::Read)
         }
         (v @ 2..=4, body) => {
             let chain = [Chain::V2, Chain::V3, Chain::V4][usize::from(v - 2)];
             let mut r = Reader::chained(body, chain);
+            r.pool = std::mem::take(pool);
             let done = r.chain_into(out).map_err(undecodable(what)).and_then(|()| r.finish(what));
+            *pool = r.pool;
             (done, if chain == Chain::V4 { Hashes::Unsealed } else { Hashes::Read })
         }
         (v, _) => return Err(unknown_version(what, v, "versions 1 to 4")),
