@@ -601,8 +601,8 @@ impl Store {
 }
 
 /// Durable commits of at least this many events are handed to the writer thread before they
-/// are folded, so that sled's insert runs beside the fold (`add_values` of 1,000 values: two
-/// events each). Smaller ones fold first: their fold is short, and handing them over whole
+/// are folded or hashed, so that their hashing and sled's insert run beside the fold
+/// (`add_values` of 1,000 values: two events each). Smaller ones fold first: their fold is short, and handing them over whole
 /// costs no shared allocation.
 const EARLY_SUBMIT: usize = 256;
 

@@ -4,9 +4,10 @@
 //! subscribers, and only then wakes the callers. So concurrent writers share each flush and
 //! durable throughput grows with their number.
 //!
-//! A large durable commit is handed over before its fold ends, so that sled's insert of its
-//! records runs beside the fold; the thread then syncs it only once the caller says the fold
-//! succeeded. If it failed (a bug: a drafted event its own state cannot fold), the thread
+//! A large durable commit is handed over before it is folded, and before it is hashed: the
+//! thread computes its chain hashes (handing the last back to the caller, whose state's head it
+//! is) and has sled insert its records while the caller folds; it syncs the commit only once
+//! the caller says the fold succeeded. If it failed (a bug: a drafted event its own state cannot fold), the thread
 //! removes the group's records instead, so nothing unfoldable reaches stable storage.
 //!
 //! A failed append or flush poisons the store: the thread stops accepting work and every
