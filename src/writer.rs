@@ -62,6 +62,8 @@ pub(crate) struct Progress {
     fail_next_fold: AtomicBool,
     /// The writer thread, woken when a fold it may be waiting for ends.
     thread: OnceLock<std::thread::Thread>,
+    /// The last event of the latest shared commit the writer thread has begun to hash.
+    hashing: AtomicU64,
 }
 
 /// A commit's events in sequence order, as a caller hands them over. `Own` events are sealed
@@ -144,9 +146,10 @@ fn receive(commit: Sealed, progress: &Progress) -> (Group, Option<u64>) {
     match commit {
         Sealed::Own(events) => (Group::Own(events), None),
         Sealed::Shared(stamped) => {
+            let last = stamped.last().map(|e| e.seq);
+            progress.hashing.fetch_max(last.unwrap_or(0), Ordering::AcqRel);
             let prev = stamped.first().map_or([0; 32], |e| e.prev);
             let hashes = crate::codec::chain_hashes(&stamped, prev);
-            let last = stamped.last().map(|e| e.seq);
             if let (Some(seq), Some(hash)) = (last, hashes.last()) {
                 progress.hashed(seq, *hash);
             }
@@ -191,6 +194,7 @@ impl Progress {
             fold_failed: AtomicU64::new(0),
             fail_next_fold: AtomicBool::new(false),
             thread: OnceLock::new(),
+            hashing: AtomicU64::new(0),
         }
     }
 
@@ -209,8 +213,11 @@ impl Progress {
     }
 
     /// The hash of event `seq`, the last of a commit handed over unhashed, once the writer
-    /// thread has hashed it; `None` if the thread stopped first (poisoned or crashed).
-    pub fn wait_hashed(&self, seq: u64) -> Option<[u8; 32]> {
+    /// thread has hashed it; `None` if the thread stopped first (poisoned or crashed), or has
+    /// not begun to hash it within `patience` (it may be flushing an earlier group). Once it
+    /// has begun, the wait goes on: it is nearer the end than the caller would be.
+    pub fn wait_hashed(&self, seq: u64, patience: Duration) -> Option<[u8; 32]> {
+        let deadline = Instant::now() + patience;
         loop {
             {
                 let mut st = self.state.lock();
@@ -222,9 +229,17 @@ impl Progress {
                 }
                 st.hash_waiter = Some(std::thread::current());
             }
-            // Woken by `hashed` or `poison`; the timeout covers a simulated crash, which wakes
-            // nobody.
-            std::thread::park_timeout(Duration::from_millis(10));
+            // Woken by `hashed` or `poison`; the deadline also covers a simulated crash, which
+            // wakes nobody.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                std::thread::park_timeout(left);
+            } else if self.hashing.load(Ordering::Acquire) >= seq {
+                std::thread::park_timeout(Duration::from_millis(10));
+            } else {
+                self.state.lock().hash_waiter = None;
+                return None;
+            }
         }
     }
 
@@ -560,25 +575,44 @@ mod tests {
         assert!(p.state.lock().waiting.is_empty(), "woken waiters were left registered");
     }
 
+    /// Patience long enough for a test thread to park, short enough for a test.
+    const LONG: Duration = Duration::from_millis(200);
+
     /// A caller waiting for its shared commit's hash gets it once the writer publishes it, and
     /// `None` (it hashes the events itself) when the writer is poisoned or has crashed first,
-    /// or has published a later commit's.
+    /// has published a later commit's, or has not hashed it within the caller's patience.
     #[test]
     fn a_shared_commits_caller_waits_for_its_hash_or_learns_the_writer_stopped() {
         let p = Arc::new(Progress::new(0));
         let waiter = {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.wait_hashed(7))
+            std::thread::spawn(move || p.wait_hashed(7, LONG))
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
         p.hashed(7, [9; 32]);
         assert_eq!(waiter.join().ok(), Some(Some([9; 32])));
-        assert_eq!(p.wait_hashed(7), Some([9; 32]), "a hash published before the wait was missed");
-        assert_eq!(p.wait_hashed(3), None, "a later commit's hash was taken for an earlier one");
+        assert_eq!(p.wait_hashed(7, LONG), Some([9; 32]), "a hash published before the wait was missed");
+        assert_eq!(p.wait_hashed(3, LONG), None, "a later commit's hash was taken for an earlier one");
+        // A writer busy elsewhere: the wait gives up after its patience, and unregisters.
+        let t = Instant::now();
+        assert_eq!(p.wait_hashed(8, Duration::from_millis(30)), None, "a hash never published was returned");
+        assert!(t.elapsed() >= Duration::from_millis(30), "the wait gave up early: {:?}", t.elapsed());
+        assert!(p.state.lock().hash_waiter.is_none(), "a waiter that gave up stayed registered");
+        // A writer that has begun to hash the commit is waited for past the patience.
+        let busy = Arc::new(Progress::new(0));
+        busy.hashing.store(9, std::sync::atomic::Ordering::Release);
+        let waiter = {
+            let busy = Arc::clone(&busy);
+            std::thread::spawn(move || busy.wait_hashed(9, Duration::from_millis(1)))
+        };
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(!waiter.is_finished(), "the wait gave up on a writer already hashing its commit");
+        busy.hashed(9, [4; 32]);
+        assert_eq!(waiter.join().ok(), Some(Some([4; 32])));
 
         let waiter = {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.wait_hashed(8))
+            std::thread::spawn(move || p.wait_hashed(8, LONG))
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
         p.poison("disk gone".into());
@@ -587,12 +621,17 @@ mod tests {
         let p = Arc::new(Progress::new(0));
         let waiter = {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.wait_hashed(8))
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                (p.wait_hashed(8, LONG), t.elapsed())
+            })
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
-        // A crash wakes nobody: the wait notices it at its next timeout.
+        // A crash wakes nobody: the wait notices it at its deadline.
         p.crash();
-        assert_eq!(waiter.join().ok(), Some(None), "a crash did not end the wait");
+        let (got, waited) = waiter.join().unwrap_or_else(|_| panic!("the waiter panicked"));
+        assert_eq!(got, None, "a crash did not end the wait");
+        assert!(waited >= LONG, "the wait ended before its deadline: {waited:?}");
     }
 
     /// With the writer thread held up, a buffered caller stops once it is `MAX_BACKLOG` events
