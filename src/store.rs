@@ -603,13 +603,14 @@ impl Store {
 
 /// Durable commits of at least this many events are handed to the writer thread before they
 /// are folded or hashed, so that their hashing and sled's insert run beside the fold
-/// (`add_values` of 1,000 values: two events each). Smaller ones fold first: their fold is short, and handing them over whole
-/// costs no shared allocation.
+/// (`add_values` of 1,000 values: two events each). Smaller ones fold first: their fold is
+/// short, and handing them over whole costs no shared allocation.
 const EARLY_SUBMIT: usize = 256;
 
 /// How long the caller of an early-submitted commit waits, after its fold, for the writer
-/// thread's hash of its last event before it computes that hash itself (≈ 0.25 µs an event). The
-/// writer usually hands it over well within this (tens of µs after a 2,000-event fold).
+/// thread to begin hashing its events before it hashes them itself (≈ 0.25 µs an event). The
+/// writer usually hands the last hash over well within this (tens of µs after a 2,000-event
+/// fold).
 const HASH_PATIENCE: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// Tells the writer thread how the fold of a commit it already holds ended. Dropped without
