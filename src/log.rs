@@ -218,8 +218,10 @@ impl Log {
             let mine = hashes.get(start..start + piece.len()).unwrap_or_default();
             if !codec::encode_stamped_into(piece, &prev, mine, buf) {
                 // Format 4 cannot hold them (never so for events a command made): seal a copy.
-                let mut copy = piece.to_vec();
-                codec::chain(&mut copy, prev);
+                let mut copy = codec::sealed_copy(piece, prev, mine);
+                if mine.len() != piece.len() {
+                    codec::chain(&mut copy, prev);
+                }
                 codec::encode_events_into(&copy, buf);
             }
         })

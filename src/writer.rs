@@ -7,8 +7,9 @@
 //! A large durable commit is handed over before it is folded, and before it is hashed: the
 //! thread computes its chain hashes (handing the last back to the caller, whose state's head it
 //! is) and has sled insert its records while the caller folds; it syncs the commit only once
-//! the caller says the fold succeeded. If it failed (a bug: a drafted event its own state cannot fold), the thread
-//! removes the group's records instead, so nothing unfoldable reaches stable storage.
+//! the caller says the fold succeeded. If it failed (a bug: a drafted event its own state
+//! cannot fold), the thread removes the group's records instead, so nothing unfoldable reaches
+//! stable storage.
 //!
 //! A failed append or flush poisons the store: the thread stops accepting work and every
 //! waiting and later writer gets an `Io` error saying so.
@@ -105,15 +106,7 @@ impl Group {
     fn sealed(&self) -> Vec<Event> {
         match self {
             Group::Own(v) => v.clone(),
-            Group::Shared(a, hashes) => {
-                let mut own = a.to_vec();
-                let mut prev = own.first().map_or([0; 32], |e| e.prev);
-                for (e, h) in own.iter_mut().zip(hashes) {
-                    (e.prev, e.hash) = (prev, *h);
-                    prev = *h;
-                }
-                own
-            }
+            Group::Shared(a, hashes) => crate::codec::sealed_copy(a, a.first().map_or([0; 32], |e| e.prev), hashes),
         }
     }
 

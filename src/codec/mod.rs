@@ -286,6 +286,17 @@ pub(crate) fn chain_hashes(events: &[Event], mut prev: [u8; 32]) -> Vec<[u8; 32]
         .collect()
 }
 
+/// A sealed copy of stamped events whose hashes `chain_hashes` computed (one each, the first
+/// following `prev`): each copy's `prev` and `hash` filled in, nothing hashed again.
+pub(crate) fn sealed_copy(events: &[Event], mut prev: [u8; 32], hashes: &[[u8; 32]]) -> Vec<Event> {
+    let mut copy = events.to_vec();
+    for (e, h) in copy.iter_mut().zip(hashes) {
+        (e.prev, e.hash) = (prev, *h);
+        prev = *h;
+    }
+    copy
+}
+
 /// `encode_events_into` for stamped events whose hashes are `hashes`, one each, the first
 /// following `prev` (as `chain_hashes` computed them). False, with `out` empty, if format 4
 /// cannot hold them: the caller seals a copy and encodes that.
