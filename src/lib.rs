@@ -28,6 +28,7 @@ mod audit;
 mod clock;
 pub mod codec;
 mod command;
+mod draft;
 mod error;
 mod event;
 mod log;

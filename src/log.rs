@@ -94,6 +94,37 @@ fn pieces(events: &[Event]) -> impl Iterator<Item = &[Event]> {
     })
 }
 
+/// One record's events: sealed, or stamped with their hashes beside them (the first
+/// following the given `prev`).
+enum Piece<'a> {
+    Sealed(&'a [Event]),
+    Stamped(&'a [Event], [u8; 32], &'a [[u8; 32]]),
+}
+
+impl Piece<'_> {
+    fn events(&self) -> &[Event] {
+        match self {
+            Piece::Sealed(e) | Piece::Stamped(e, ..) => e,
+        }
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match *self {
+            Piece::Sealed(events) => codec::encode_events_into(events, buf),
+            Piece::Stamped(events, prev, hashes) => {
+                if !codec::encode_stamped_into(events, &prev, hashes, buf) {
+                    // Format 4 cannot hold them (never so for events a command made): seal a copy.
+                    let mut copy = codec::sealed_copy(events, prev, hashes);
+                    if hashes.len() != events.len() {
+                        codec::chain(&mut copy, prev);
+                    }
+                    codec::encode_events_into(&copy, buf);
+                }
+            }
+        }
+    }
+}
+
 /// A handle to the log; clones share the same sled database.
 #[derive(Clone)]
 pub(crate) struct Log {
@@ -204,33 +235,34 @@ impl Log {
     /// Appends events atomically: one sled record, or several in one sled batch when they are
     /// too many bytes for one (see [`MAX_RECORD_BYTES`]). Not yet durable: call [`Log::sync`].
     pub fn append(&self, events: &[Event]) -> Result<()> {
-        self.append_by(events, |_, piece, buf| codec::encode_events_into(piece, buf))
+        self.write(pieces(events).map(Piece::Sealed).collect())
     }
 
-    /// `append` for events stamped but not hashed, their hashes beside them (`hashes[i]` is
-    /// event `i`'s; the first event follows its own `prev`).
-    pub fn append_hashed(&self, events: &[Event], hashes: &[[u8; 32]]) -> Result<()> {
-        self.append_by(events, |start, piece, buf| {
-            let prev = match start.checked_sub(1) {
-                None => events.first().map_or([0; 32], |e| e.prev),
-                Some(i) => hashes.get(i).copied().unwrap_or_default(),
-            };
-            let mine = hashes.get(start..start + piece.len()).unwrap_or_default();
-            if !codec::encode_stamped_into(piece, &prev, mine, buf) {
-                // Format 4 cannot hold them (never so for events a command made): seal a copy.
-                let mut copy = codec::sealed_copy(piece, prev, mine);
-                if mine.len() != piece.len() {
-                    codec::chain(&mut copy, prev);
-                }
-                codec::encode_events_into(&copy, buf);
+    /// `append` for one commit's parts, stamped but not hashed, each part's hashes beside it
+    /// (`hashes[i]` is event `i`'s). The first event follows its own `prev`, each part the part
+    /// before it. All of them go in one sled batch: a commit is whole or absent.
+    pub fn append_parts(&self, parts: &[(&[Event], &[[u8; 32]])]) -> Result<()> {
+        let mut prev = parts.iter().find_map(|(p, _)| p.first()).map_or([0; 32], |e| e.prev);
+        let mut all = Vec::new();
+        for (events, hashes) in parts {
+            let mut start = 0usize;
+            for piece in pieces(events) {
+                let piece_prev = match start.checked_sub(1) {
+                    None => prev,
+                    Some(i) => hashes.get(i).copied().unwrap_or_default(),
+                };
+                let mine = hashes.get(start..start + piece.len()).unwrap_or_default();
+                all.push(Piece::Stamped(piece, piece_prev, mine));
+                start += piece.len();
             }
-        })
+            prev = hashes.last().copied().unwrap_or(prev);
+        }
+        self.write(all)
     }
 
-    /// `append`'s writes: each piece's record encoded by `encode(index of its first event,
-    /// piece, buf)` into one buffer in turn.
-    fn append_by(&self, events: &[Event], encode: impl Fn(usize, &[Event], &mut Vec<u8>)) -> Result<()> {
-        let Some(last) = events.last().map(|e| e.seq) else {
+    /// Writes the pieces' records, each encoded into one buffer in turn.
+    fn write(&self, pieces: Vec<Piece<'_>>) -> Result<()> {
+        let Some(last) = pieces.iter().rev().find_map(|p| p.events().last()).map(|e| e.seq) else {
             return Ok(());
         };
         thread_local! {
@@ -239,33 +271,20 @@ impl Log {
         // One buffer for every record the thread writes: sled copies each into an allocation
         // of its own size, so the writer's heap holds no half-used encoding vectors among
         // sled's records.
-        BUF.with(|buf| self.append_with(events, &encode, &mut buf.borrow_mut()))?;
+        BUF.with(|buf| self.write_with(pieces, &mut buf.borrow_mut()))?;
         self.appended.store(last, Ordering::Release);
         Ok(())
     }
 
-    /// `append_by`'s writes, each record encoded into `buf` in turn.
-    fn append_with(
-        &self,
-        events: &[Event],
-        encode: &impl Fn(usize, &[Event], &mut Vec<u8>),
-        buf: &mut Vec<u8>,
-    ) -> Result<()> {
-        let mut start = 0;
-        let pieces: Vec<(usize, &[Event])> = pieces(events)
-            .map(|piece| {
-                start += piece.len();
-                (start - piece.len(), piece)
-            })
-            .collect();
-        if let [(start, piece)] = pieces[..] {
-            encode(start, piece, buf);
-            self.tree.insert(codec::seq_key(seq_of(piece)), &buf[..])?;
+    fn write_with(&self, pieces: Vec<Piece<'_>>, buf: &mut Vec<u8>) -> Result<()> {
+        if let [piece] = &pieces[..] {
+            piece.encode(buf);
+            self.tree.insert(codec::seq_key(seq_of(piece.events())), &buf[..])?;
         } else {
             let mut batch = sled::Batch::default();
-            for (start, piece) in pieces {
-                encode(start, piece, buf);
-                batch.insert(&codec::seq_key(seq_of(piece))[..], &buf[..]);
+            for piece in pieces {
+                piece.encode(buf);
+                batch.insert(&codec::seq_key(seq_of(piece.events()))[..], &buf[..]);
             }
             self.tree.apply_batch(batch)?;
         }
@@ -609,12 +628,14 @@ mod tests {
         }
     }
 
-    /// The writer thread appends a shared commit from its stamped events and the hashes it
-    /// computed beside them: the records are byte for byte those of the same commit sealed,
-    /// across several records, the first following the commit's own `prev`; and so when format
-    /// 4 cannot hold a record (a malformed number) and a sealed copy is written instead.
+    /// The writer thread appends a streamed commit from its stamped parts and the hashes it
+    /// computed beside them: the records are byte for byte those of the same events sealed and
+    /// cut at the same places, across several records and parts, the first following the
+    /// commit's own `prev`, each later part the part before; and so when format 4 cannot hold
+    /// a record (a malformed number) and a sealed copy is written instead. One part is written
+    /// as `append` writes the whole commit.
     #[test]
-    fn stamped_events_and_their_hashes_are_written_as_the_sealed_events() {
+    fn stamped_parts_and_their_hashes_are_written_as_the_sealed_events() {
         let value = |seq: u64, malformed: bool| {
             if malformed && seq == 2_500 {
                 vec![2, 1]
@@ -622,7 +643,7 @@ mod tests {
                 crate::codec::canonical(&crate::value::Value::Int(seq as i64 * 1_000))
             }
         };
-        for malformed in [false, true] {
+        for (malformed, cuts) in [(false, vec![3_000]), (true, vec![3_000]), (false, vec![700, 1, 1_299, 1_000])] {
             let prev = [5; 32];
             let stamped: Vec<Event> = (11..=3_010u64)
                 .map(|seq| {
@@ -635,7 +656,7 @@ mod tests {
                         branch: 1,
                         space: 1,
                     };
-                    // As a caller stamps a shared commit: only the first `prev` set.
+                    // As a caller stamps a streamed commit: only the first `prev` set.
                     if seq == 11 {
                         e.prev = prev;
                     }
@@ -644,24 +665,50 @@ mod tests {
                 .collect();
             let mut sealed = stamped.clone();
             crate::codec::chain(&mut sealed, prev);
-            let hashes = crate::codec::chain_hashes(&stamped, prev);
-            assert_eq!(hashes, sealed.iter().map(|e| e.hash).collect::<Vec<_>>());
+            let split = |events: &[Event]| -> Vec<Vec<Event>> {
+                let mut rest = events;
+                cuts.iter()
+                    .map(|n| {
+                        let (part, after) = rest.split_at(*n);
+                        rest = after;
+                        part.to_vec()
+                    })
+                    .collect()
+            };
+            let (stamped_parts, sealed_parts) = (split(&stamped), split(&sealed));
+            let mut at = prev;
+            let hashes: Vec<Vec<[u8; 32]>> = stamped_parts
+                .iter()
+                .map(|p| {
+                    let h = crate::codec::chain_hashes(p, at);
+                    at = h.last().copied().unwrap_or(at);
+                    h
+                })
+                .collect();
+            assert_eq!(hashes.concat(), sealed.iter().map(|e| e.hash).collect::<Vec<_>>());
             let (a, b) = (
                 Log::temporary().unwrap_or_else(|e| panic!("{e}")),
                 Log::temporary().unwrap_or_else(|e| panic!("{e}")),
             );
-            a.append(&sealed).unwrap_or_else(|e| panic!("{e}"));
-            b.append_hashed(&stamped, &hashes).unwrap_or_else(|e| panic!("{e}"));
+            if let [_] = cuts[..] {
+                a.append(&sealed).unwrap_or_else(|e| panic!("{e}"));
+            } else {
+                a.write(sealed_parts.iter().flat_map(|p| pieces(p)).map(Piece::Sealed).collect())
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let parts: Vec<(&[Event], &[[u8; 32]])> =
+                stamped_parts.iter().zip(&hashes).map(|(p, h)| (p.as_slice(), h.as_slice())).collect();
+            b.append_parts(&parts).unwrap_or_else(|e| panic!("{e}"));
             let records = |log: &Log| -> Vec<(Vec<u8>, Vec<u8>)> {
                 log.tree.iter().flatten().map(|(k, v)| (k.to_vec(), v.to_vec())).collect()
             };
             let written = records(&a);
-            assert!(written.len() > 2, "{} records: the test wants several", written.len());
+            assert!(written.len() > cuts.len() + 1, "{} records: the test wants several", written.len());
             let versions: Vec<u8> = written.iter().filter_map(|(_, v)| v.first().copied()).collect();
             assert_eq!(versions.contains(&1), malformed, "record versions {versions:?}");
-            assert!(records(&b) == written, "malformed {malformed}: the records differ");
+            assert!(records(&b) == written, "malformed {malformed}, cuts {cuts:?}: the records differ");
             let back: Vec<Event> = b.read_from(11).collect::<Result<_>>().unwrap_or_else(|e| panic!("{e}"));
-            assert!(back == sealed, "malformed {malformed}: the events read back differ");
+            assert!(back == sealed, "malformed {malformed}, cuts {cuts:?}: the events read back differ");
         }
     }
 

@@ -7,10 +7,10 @@
 //! are durable (or, in buffered mode, handed over). Readers hold the state's read lock only while
 //! they look, never while the disk works.
 
-use crate::clock::{next_stamp, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::codec;
 use crate::error::{err, Error, Result};
-use crate::event::{Event, EventData, RecordRef};
+use crate::event::Event;
 use crate::log::{Durability, Log};
 use crate::replay::replay;
 use crate::snapshot;
@@ -92,39 +92,8 @@ pub(crate) struct Inner {
     pub warnings: Vec<String>,
 }
 
-/// The events one command makes, before they are sealed.
-#[derive(Default)]
-pub(crate) struct Draft {
-    /// Whole events, their sequence numbers, times, actor and hashes filled in by `seal`: one
-    /// vector from draft to writer (a create allocating a second was part of its malloc cost).
-    events: Vec<Event>,
-    values_created: u64,
-}
-
-impl Draft {
-    pub fn push(&mut self, record: RecordRef, data: EventData) {
-        if matches!(data, EventData::CreateValue { .. }) {
-            self.values_created += 1;
-        }
-        if self.events.capacity() == 0 {
-            // Most commits are one event (a create, a link): a first push would make room for
-            // four, 650 bytes unused a commit, held as long as the commit waits for the writer
-            // (in buffered mode up to `MAX_BACKLOG` of them: 40 MB). Bigger commits reserve.
-            self.events.reserve_exact(1);
-        }
-        self.events.push(Event { seq: 0, at: 0, actor: 0, run: None, record, data, prev: [0; 32], hash: [0; 32] });
-    }
-
-    /// Room for `n` more events.
-    pub fn reserve(&mut self, n: usize) {
-        self.events.reserve(n);
-    }
-
-    /// The id the next value created by this draft will get.
-    pub fn next_value_id(&self, s: &State) -> u64 {
-        s.next_value() + self.values_created
-    }
-}
+pub(crate) use crate::draft::Draft;
+use crate::draft::{Drafted, Stamper};
 
 /// Who acts, under which run, on which branch, in which space (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,32 +304,33 @@ impl Store {
         let mut pending = Some(writer.progress.enter());
         let guard = self.inner.commit_lock.lock();
         writer.progress.check()?;
-        let mut draft = Draft::default();
-        let (plan, events, early) = {
+        let (plan, events) = {
             let s = self.inner.state.read();
+            let mut draft = match self.inner.durability {
+                // A large durable draft goes to the writer thread in parts while it is drafted.
+                Durability::Durable => Draft::streaming(&s, ctx, writer, &*self.inner.clock),
+                Durability::Buffered => Draft::default(),
+            };
             let plan = build(&s, &mut draft)?;
-            // Large and durable: the writer thread hashes the events and sled takes their
-            // records while this thread folds them.
-            let early = self.inner.durability == Durability::Durable && draft.events.len() >= EARLY_SUBMIT;
-            (plan, self.seal(&s, ctx, draft, !early), early)
+            let events = match draft.end()? {
+                Drafted::Own(events) => Drafted::Own(self.seal(&s, ctx, events)),
+                parts => parts,
+            };
+            (plan, events)
         };
-        let last = events.last().map(|e| e.seq);
-        let (events, mut gate) = if early {
-            let shared = Arc::new(events);
-            writer.submit(Sealed::Shared(Arc::clone(&shared)))?;
-            // Handed over: the writer need not wait for this caller to gather its group.
-            pending = None;
-            let first = shared.first().map_or(0, |e| e.seq);
-            (
-                Sealed::Shared(shared),
-                Some(FoldGate { progress: &writer.progress, first, last: last.unwrap_or(0), told: false }),
-            )
-        } else {
-            (Sealed::Own(events), None)
+        let seqs = events.seqs();
+        let last = seqs.map(|(_, last)| last);
+        let mut gate = match (&events, seqs) {
+            (Drafted::Parts(_), Some((first, last))) => {
+                // Handed over: the writer need not wait for this caller to gather its group.
+                pending = None;
+                Some(FoldGate { progress: &writer.progress, first, last, told: false })
+            }
+            _ => None,
         };
         let mut s: RwLockWriteGuard<'_, State> = self.inner.state.write();
-        let fail_at = writer.progress.take_fold_failure().then(|| events.events().len() / 2);
-        for (i, e) in events.events().iter().enumerate() {
+        let fail_at = writer.progress.take_fold_failure().then(|| events.len() / 2);
+        for (i, e) in events.iter().enumerate() {
             let folded = if fail_at == Some(i) { Err("injected fold failure".to_string()) } else { s.fold_live(e) };
             if let Err(why) = folded {
                 // A command drafted an event its own state cannot fold: a bug, not bad input.
@@ -372,22 +342,24 @@ impl Store {
             }
         }
         if let Some(g) = gate.take() {
-            let last = g.last;
+            let (first, last) = (g.first, g.last);
             g.folded();
             // The fold took the unhashed events' zero hashes: the head is the writer's. The
             // write lock is held meanwhile, so no reader sees a wrong head; if the writer has
-            // not hashed them soon (it is flushing an earlier group, or it stopped), this
-            // thread does, rather than keep readers waiting.
-            s.head = writer.progress.wait_hashed(last, HASH_PATIENCE).unwrap_or_else(|| {
-                let stamped = events.events();
-                let prev = stamped.first().map_or(s.head, |e| e.prev);
-                codec::chain_hashes(stamped, prev).last().copied().unwrap_or(prev)
-            });
+            // not begun hashing them soon (it is flushing an earlier group, or it stopped),
+            // this thread does, rather than keep readers waiting.
+            s.head = writer
+                .progress
+                .wait_hashed(last, first, HASH_PATIENCE)
+                .or_else(|| events.chain_end())
+                .unwrap_or(s.head);
         }
         let s = RwLockWriteGuard::downgrade(s);
-        // A shared commit is with the writer already.
-        if matches!(events, Sealed::Own(_)) && !events.events().is_empty() {
-            writer.submit(events)?;
+        // A streamed commit is with the writer already.
+        if let Drafted::Own(events) = events {
+            if !events.is_empty() {
+                writer.submit(Sealed::Own(events))?;
+            }
         }
         drop(pending);
         let out = finish(&s, plan);
@@ -407,29 +379,16 @@ impl Store {
         out
     }
 
-    /// Stamps the draft's events (seq, time, actor, run) and, if `hash`, chains their hashes
-    /// from the state's head. Unhashed, only the first event's `prev` is set: the writer
-    /// thread hashes them (see `commit`).
-    fn seal(&self, s: &State, ctx: &Context, draft: Draft, hash: bool) -> Vec<Event> {
-        let now = self.inner.clock.now_micros();
-        let mut last = s.last_at;
-        let mut seq = s.seq;
-        let mut events = draft.events;
+    /// Stamps a draft's events (seq, time, actor, run) and chains their hashes from the
+    /// state's head.
+    fn seal(&self, s: &State, ctx: &Context, mut events: Vec<Event>) -> Vec<Event> {
         // A draft sized for the most its command could make may hold far fewer (add_values of
         // values mostly linked already): what waits in the writer's queue keeps only its events.
         if events.capacity() - events.len() > 64 && events.capacity() > events.len().saturating_mul(2) {
             events.shrink_to_fit();
         }
-        for e in &mut events {
-            seq += 1;
-            last = next_stamp(now, last);
-            (e.seq, e.at, e.actor, e.run) = (seq, last, ctx.user, ctx.run);
-        }
-        if hash {
-            codec::chain(&mut events, s.head);
-        } else if let Some(e) = events.first_mut() {
-            e.prev = s.head;
-        }
+        Stamper::new(s.seq, s.last_at, self.inner.clock.now_micros(), ctx).stamp(&mut events);
+        codec::chain(&mut events, s.head);
         events
     }
 
@@ -601,16 +560,9 @@ impl Store {
     }
 }
 
-/// Durable commits of at least this many events are handed to the writer thread before they
-/// are folded or hashed, so that their hashing and sled's insert run beside the fold
-/// (`add_values` of 1,000 values: two events each). Smaller ones fold first: their fold is
-/// short, and handing them over whole costs no shared allocation.
-const EARLY_SUBMIT: usize = 256;
-
-/// How long the caller of an early-submitted commit waits, after its fold, for the writer
-/// thread to begin hashing its events before it hashes them itself (≈ 0.25 µs an event). The
-/// writer usually hands the last hash over well within this (tens of µs after a 2,000-event
-/// fold).
+/// How long the caller of a streamed commit waits, after its fold, for the writer thread to
+/// begin hashing it before it hashes the events itself (≈ 0.25 µs an event). The writer has
+/// usually hashed all but the last part while the command drafted, and that part within this.
 const HASH_PATIENCE: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// Tells the writer thread how the fold of a commit it already holds ended. Dropped without
@@ -684,7 +636,7 @@ fn write_snapshot(
 
 #[cfg(test)]
 mod tests {
-    use super::{Context, Draft, Store};
+    use super::{Context, Draft, Drafted, Store};
     use crate::event::{EventData, Host, RecordRef, RecordType};
     use crate::{Durability, FeatureSpec, Options, Value};
 
@@ -735,7 +687,8 @@ mod tests {
                 d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);
             }
             let s = store.inner.state.read();
-            store.seal(&s, &Context::default(), d, true)
+            let Ok(Drafted::Own(events)) = d.end() else { panic!("a draft without a stream ended in parts") };
+            store.seal(&s, &Context::default(), events)
         };
         let few = seal(2_000, 2);
         assert_eq!(few.len(), 2);

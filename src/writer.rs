@@ -55,7 +55,7 @@ pub(crate) struct Progress {
     /// Callers between entering the write path and handing their events over: the durable
     /// writer waits briefly for them, so that one flush covers their commits too.
     pending: AtomicUsize,
-    /// The last seq of the commits handed over while folding ([`Sealed::Shared`]) whose
+    /// The last seq of the commits handed over while folding ([`Sealed::Part`]) whose
     /// fold has ended well, and a seq within the one whose fold failed (0: none).
     folded: AtomicU64,
     fold_failed: AtomicU64,
@@ -63,50 +63,72 @@ pub(crate) struct Progress {
     fail_next_fold: AtomicBool,
     /// The writer thread, woken when a fold it may be waiting for ends.
     thread: OnceLock<std::thread::Thread>,
-    /// The last event of the latest shared commit the writer thread has begun to hash.
+    /// The first event of the latest part of a streamed commit the writer thread has begun to
+    /// hash.
     hashing: AtomicU64,
 }
 
-/// A commit's events in sequence order, as a caller hands them over. `Own` events are sealed
-/// (hashed). `Shared` ones are only stamped, their first `prev` set: the caller folds them
-/// while the writer thread hashes them (handing the last hash back through
-/// [`Progress::wait_hashed`]) and appends them, and syncs them only once
-/// [`Progress::fold_ended`] says that fold succeeded.
+/// What callers hand the writer thread, in sequence order. `Own` is a whole commit, sealed
+/// (hashed). A large durable commit comes as `Part`s while its command still drafts it (the
+/// caller holds the commit lock, so nothing else comes between them): stamped, not hashed,
+/// only the commit's first event's `prev` set, `true` on the last part. This thread hashes each
+/// part on arrival (handing the last hash back through [`Progress::wait_hashed`]), appends the
+/// commit once it is whole, and syncs it only once [`Progress::fold_ended`] says the caller's
+/// fold succeeded. `Abort` voids the parts sent since the last whole commit: the command failed.
 pub(crate) enum Sealed {
     Own(Vec<Event>),
-    Shared(Arc<Vec<Event>>),
+    Part(Arc<Vec<Event>>, bool),
+    Abort,
 }
 
-impl Sealed {
-    pub fn events(&self) -> &[Event] {
-        match self {
-            Sealed::Own(v) => v,
-            Sealed::Shared(a) => a,
-        }
-    }
-}
-
-/// The writer thread's side of its group of commits: sealed events, or a single shared
-/// commit's stamped events with the hashes this thread computed beside them (no copy: the
-/// caller is still reading them).
+/// The writer thread's side of its group of commits: sealed events, or a single streamed
+/// commit's parts with the hashes this thread computed beside them (no copy: the caller is
+/// still reading them).
 enum Group {
     Own(Vec<Event>),
-    Shared(Arc<Vec<Event>>, Vec<[u8; 32]>),
+    Parts(Vec<HashedPart>),
 }
 
+/// A part of a streamed commit and its events' hashes.
+type HashedPart = (Arc<Vec<Event>>, Vec<[u8; 32]>);
+
 impl Group {
-    fn events(&self) -> &[Event] {
-        match self {
-            Group::Own(v) => v,
-            Group::Shared(a, _) => a,
-        }
+    fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> {
+        let (own, parts): (&[Event], &[HashedPart]) = match self {
+            Group::Own(v) => (v, &[]),
+            Group::Parts(p) => (&[], p),
+        };
+        std::iter::once(own).chain(parts.iter().map(|(p, _)| p.as_slice()))
     }
 
-    /// The events, sealed: a shared commit's are copied, their hashes filled in.
+    fn len(&self) -> usize {
+        self.slices().map(<[Event]>::len).sum()
+    }
+
+    fn bytes(&self) -> usize {
+        self.slices().flatten().map(crate::log::estimate).sum()
+    }
+
+    /// The first and last sequence numbers, if the group holds any event.
+    fn seqs(&self) -> Option<(u64, u64)> {
+        let first = self.slices().find_map(<[Event]>::first)?;
+        let last = self.slices().rev().find_map(<[Event]>::last)?;
+        Some((first.seq, last.seq))
+    }
+
+    /// The events, sealed: a streamed commit's are copied, their hashes filled in.
     fn sealed(&self) -> Vec<Event> {
         match self {
             Group::Own(v) => v.clone(),
-            Group::Shared(a, hashes) => crate::codec::sealed_copy(a, a.first().map_or([0; 32], |e| e.prev), hashes),
+            Group::Parts(parts) => {
+                let mut prev = parts.first().and_then(|(p, _)| p.first()).map_or([0; 32], |e| e.prev);
+                let mut all = Vec::with_capacity(self.len());
+                for (p, hashes) in parts {
+                    all.extend(crate::codec::sealed_copy(p, prev, hashes));
+                    prev = hashes.last().copied().unwrap_or(prev);
+                }
+                all
+            }
         }
     }
 
@@ -114,11 +136,11 @@ impl Group {
     fn extend(&mut self, more: Group) {
         let mut own = match std::mem::replace(self, Group::Own(Vec::new())) {
             Group::Own(v) => v,
-            shared => shared.sealed(),
+            parts => parts.sealed(),
         };
         match more {
             Group::Own(v) => own.extend(v),
-            shared => own.extend(shared.sealed()),
+            parts => own.extend(parts.sealed()),
         }
         *self = Group::Own(own);
     }
@@ -126,28 +148,47 @@ impl Group {
     fn append(&self, log: &Log) -> Result<()> {
         match self {
             Group::Own(v) => log.append(v),
-            Group::Shared(a, hashes) => log.append_hashed(a, hashes),
+            Group::Parts(parts) => {
+                log.append_parts(&parts.iter().map(|(p, h)| (p.as_slice(), h.as_slice())).collect::<Vec<_>>())
+            }
         }
     }
 }
 
-/// Takes a commit from the channel and returns it as a group, with, for a shared one, its last
-/// seq, which must be folded before the group holding it is synced. A shared commit is hashed
-/// here at once, so its caller, waiting for the hash to end its fold, is not kept waiting
-/// behind the group before it.
-fn receive(commit: Sealed, progress: &Progress) -> (Group, Option<u64>) {
-    match commit {
-        Sealed::Own(events) => (Group::Own(events), None),
-        Sealed::Shared(stamped) => {
-            let last = stamped.last().map(|e| e.seq);
-            progress.hashing.fetch_max(last.unwrap_or(0), Ordering::AcqRel);
-            let prev = stamped.first().map_or([0; 32], |e| e.prev);
-            let hashes = crate::codec::chain_hashes(&stamped, prev);
-            if let (Some(seq), Some(hash)) = (last, hashes.last()) {
-                progress.hashed(seq, *hash);
-            }
-            (Group::Shared(stamped, hashes), last)
+/// Takes a commit from the channel and returns it as a group, with, for a streamed one, its
+/// last seq, which must be folded before the group holding it is synced; `None` for a commit
+/// voided. A streamed commit's parts are hashed here as they come, so that its caller, who
+/// waits for the last hash to end its fold, finds it ready.
+fn receive(first: Sealed, rx: &Receiver<Sealed>, progress: &Progress) -> Option<(Group, Option<u64>)> {
+    let (mut part, mut last) = match first {
+        Sealed::Own(events) => return Some((Group::Own(events), None)),
+        Sealed::Abort => return None,
+        Sealed::Part(part, last) => (part, last),
+    };
+    let mut prev = part.first().map_or([0; 32], |e| e.prev);
+    let mut parts = Vec::new();
+    loop {
+        if let Some(e) = part.first() {
+            progress.hashing.fetch_max(e.seq, Ordering::AcqRel);
         }
+        let hashes = crate::codec::chain_hashes(&part, prev);
+        if let (Some(e), Some(hash)) = (part.last(), hashes.last()) {
+            progress.hashed(e.seq, *hash);
+            prev = *hash;
+        }
+        parts.push((part, hashes));
+        if last {
+            let end = parts.iter().rev().find_map(|(p, _)| p.last()).map(|e| e.seq);
+            return Some((Group::Parts(parts), end));
+        }
+        (part, last) = match rx.recv() {
+            Ok(Sealed::Part(p, l)) => (p, l),
+            // Voided, or the store closed under it: none of it is written.
+            Ok(Sealed::Abort) | Err(_) => return None,
+            // Cannot happen (the streaming caller holds the commit lock); the whole commit is
+            // written, the parts before it are not.
+            Ok(Sealed::Own(events)) => return Some((Group::Own(events), None)),
+        };
     }
 }
 
@@ -205,11 +246,11 @@ impl Progress {
         }
     }
 
-    /// The hash of event `seq`, the last of a commit handed over unhashed, once the writer
-    /// thread has hashed it; `None` if the thread stopped first (poisoned or crashed), or has
-    /// not begun to hash it within `patience` (it may be flushing an earlier group). Once it
-    /// has begun, the wait goes on: it is nearer the end than the caller would be.
-    pub fn wait_hashed(&self, seq: u64, patience: Duration) -> Option<[u8; 32]> {
+    /// The hash of event `seq`, the last of a commit streamed from event `first` on, once the
+    /// writer thread has hashed it; `None` if the thread stopped first (poisoned or crashed),
+    /// or has not begun to hash the commit within `patience` (it may be flushing an earlier
+    /// group). Once it has begun, the wait goes on: it is nearer the end than the caller would be.
+    pub fn wait_hashed(&self, seq: u64, first: u64, patience: Duration) -> Option<[u8; 32]> {
         let deadline = Instant::now() + patience;
         loop {
             {
@@ -227,7 +268,7 @@ impl Progress {
             let left = deadline.saturating_duration_since(Instant::now());
             if !left.is_zero() {
                 std::thread::park_timeout(left);
-            } else if self.hashing.load(Ordering::Acquire) >= seq {
+            } else if self.hashing.load(Ordering::Acquire) >= first {
                 std::thread::park_timeout(Duration::from_millis(10));
             } else {
                 self.state.lock().hash_waiter = None;
@@ -416,6 +457,8 @@ impl Drop for Writer {
 fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Progress, subs: &Subscribers) {
     let _ = progress.thread.set(std::thread::current());
     let mut next: Option<(Group, Option<u64>)> = None;
+    // A streamed commit's first part met while gathering a group: taken after that group.
+    let mut held: Option<Sealed> = None;
     // Durable mode: the callers the last flush woke, and how long the next group may wait for
     // them to come back with their next commit (a quarter of that flush: a caller who misses
     // the group waits a whole flush more).
@@ -424,23 +467,31 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
         // `gate`: the last seq of a commit in the group that is still being folded.
         let (mut group, mut gate) = match next.take() {
             Some(commit) => commit,
-            None => match rx.recv() {
-                Ok(commit) => receive(commit, progress),
-                Err(_) => break,
-            },
+            None => {
+                let Some(commit) = held.take().or_else(|| rx.recv().ok()) else { break };
+                match receive(commit, rx, progress) {
+                    Some(commit) => commit,
+                    None => continue,
+                }
+            }
         };
-        let mut bytes: usize = group.events().iter().map(crate::log::estimate).sum();
+        let mut bytes = group.bytes();
         // Take every commit waiting, up to the group limits; a commit is never split. Before a
         // flush, also wait (briefly) for callers that are committing right now.
         let started = Instant::now();
         let (gather_until, straggle_until) = (started + GATHER, started + straggle);
         let mut lingered = false;
         let mut commits = 1;
-        while group.events().len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match rx.try_recv() {
+                Ok(part @ Sealed::Part(..)) => {
+                    // Its caller is still drafting: this group need not wait for it.
+                    held = Some(part);
+                    break;
+                }
                 Ok(more) => {
-                    let (more, more_gate) = receive(more, progress);
-                    let more_bytes: usize = more.events().iter().map(crate::log::estimate).sum();
+                    let Some((more, more_gate)) = receive(more, rx, progress) else { continue };
+                    let more_bytes = more.bytes();
                     if bytes + more_bytes > MAX_GROUP_BYTES {
                         next = Some((more, more_gate));
                         break;
@@ -473,8 +524,7 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
                 Err(_) => break,
             }
         }
-        let events = group.events();
-        let (Some(first_seq), Some(last)) = (events.first().map(|e| e.seq), events.last().map(|e| e.seq)) else {
+        let Some((first_seq, last)) = group.seqs() else {
             continue;
         };
         if progress.crashed.load(Ordering::Acquire) {
@@ -571,32 +621,34 @@ mod tests {
     /// Patience long enough for a test thread to park, short enough for a test.
     const LONG: Duration = Duration::from_millis(200);
 
-    /// A caller waiting for its shared commit's hash gets it once the writer publishes it, and
-    /// `None` (it hashes the events itself) when the writer is poisoned or has crashed first,
-    /// has published a later commit's, or has not hashed it within the caller's patience.
+    /// A caller waiting for its streamed commit's hash gets it once the writer publishes it,
+    /// and `None` (it hashes the events itself) when the writer is poisoned or has crashed
+    /// first, has published a later commit's, or has not begun its commit within the caller's
+    /// patience (a part of an earlier commit does not count).
     #[test]
-    fn a_shared_commits_caller_waits_for_its_hash_or_learns_the_writer_stopped() {
+    fn a_streamed_commits_caller_waits_for_its_hash_or_learns_the_writer_stopped() {
         let p = Arc::new(Progress::new(0));
         let waiter = {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.wait_hashed(7, LONG))
+            std::thread::spawn(move || p.wait_hashed(7, 5, LONG))
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
         p.hashed(7, [9; 32]);
         assert_eq!(waiter.join().ok(), Some(Some([9; 32])));
-        assert_eq!(p.wait_hashed(7, LONG), Some([9; 32]), "a hash published before the wait was missed");
-        assert_eq!(p.wait_hashed(3, LONG), None, "a later commit's hash was taken for an earlier one");
+        assert_eq!(p.wait_hashed(7, 5, LONG), Some([9; 32]), "a hash published before the wait was missed");
+        assert_eq!(p.wait_hashed(3, 1, LONG), None, "a later commit's hash was taken for an earlier one");
         // A writer busy elsewhere: the wait gives up after its patience, and unregisters.
         let t = Instant::now();
-        assert_eq!(p.wait_hashed(8, Duration::from_millis(30)), None, "a hash never published was returned");
+        p.hashing.store(7, std::sync::atomic::Ordering::Release);
+        assert_eq!(p.wait_hashed(8, 8, Duration::from_millis(30)), None, "a hash never published was returned");
         assert!(t.elapsed() >= Duration::from_millis(30), "the wait gave up early: {:?}", t.elapsed());
         assert!(p.state.lock().hash_waiter.is_none(), "a waiter that gave up stayed registered");
         // A writer that has begun to hash the commit is waited for past the patience.
         let busy = Arc::new(Progress::new(0));
-        busy.hashing.store(9, std::sync::atomic::Ordering::Release);
+        busy.hashing.store(6, std::sync::atomic::Ordering::Release);
         let waiter = {
             let busy = Arc::clone(&busy);
-            std::thread::spawn(move || busy.wait_hashed(9, Duration::from_millis(1)))
+            std::thread::spawn(move || busy.wait_hashed(9, 6, Duration::from_millis(1)))
         };
         std::thread::sleep(Duration::from_millis(40));
         assert!(!waiter.is_finished(), "the wait gave up on a writer already hashing its commit");
@@ -605,7 +657,7 @@ mod tests {
 
         let waiter = {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.wait_hashed(8, LONG))
+            std::thread::spawn(move || p.wait_hashed(8, 8, LONG))
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());
         p.poison("disk gone".into());
@@ -616,7 +668,7 @@ mod tests {
             let p = Arc::clone(&p);
             std::thread::spawn(move || {
                 let t = Instant::now();
-                (p.wait_hashed(8, LONG), t.elapsed())
+                (p.wait_hashed(8, 8, LONG), t.elapsed())
             })
         };
         eventually("the waiter did not park", || p.state.lock().hash_waiter.is_some());

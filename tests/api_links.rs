@@ -334,3 +334,35 @@ fn links_survive_a_reopen() {
     check(temps(&s, Host::Artifact(1)), Some(vec![Value::Float(1.0), Value::Float(2.0)]));
     check(s.get_values(Host::Run(1)).unwrap().len(), 0);
 }
+
+/// A durable add_values too big for one log record leaves for the writer thread in parts while
+/// it is drafted. When a value late in the call is refused, none of it is written: not in the
+/// state, not in the log, not after a reopen; and the next call chains on from the head before.
+#[test]
+fn a_large_durable_call_refused_late_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path(), fvstore::Options::default());
+    let s = store.session();
+    feature(&s, "n", "int");
+    let art = Host::Artifact(s.create_artifact("a").unwrap().id);
+    let (seq, head) = store.head();
+    let mut values: Vec<(String, Value)> = (0..5_000).map(|i| ("n".to_string(), Value::Int(i))).collect();
+    values.push(("n".to_string(), Value::Str("not an int".into())));
+    let refused = s.add_values(art, &values);
+    check(kind(&refused), "ValidationError");
+    check(store.head(), (seq, head));
+    check(s.log(seq + 1, u64::MAX).unwrap().len(), 0);
+    // The next call takes the same sequence numbers and chains from the same head.
+    let added = s.add_values(art, &values[..3_000]).unwrap();
+    check(added.len(), 3_000);
+    let after = s.log(seq + 1, u64::MAX).unwrap();
+    check(after.len(), 6_000);
+    check(after.first().map(|e| (e.seq, e.prev)), Some((seq + 1, head)));
+    check(store.verify().unwrap().head, store.head());
+    let end = store.head();
+    drop((s, store));
+    let store = reopen(dir.path(), fvstore::Options::default());
+    check(store.head(), end);
+    check(store.session().get_values(art).unwrap().get("n").map(Vec::len), Some(3_000));
+    check(store.verify().unwrap().head, end);
+}

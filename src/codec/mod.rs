@@ -274,6 +274,12 @@ pub(crate) fn chain(events: &mut [Event], mut prev: [u8; 32]) -> [u8; 32] {
     prev
 }
 
+/// The hash `chain` would give the last of these stamped events (`prev` for none), the first
+/// following `prev`.
+pub(crate) fn chain_end(events: &[Event], prev: [u8; 32]) -> [u8; 32] {
+    events.iter().fold(prev, |prev, e| event_bytes::chain_hash_after(e, &prev))
+}
+
 /// The hashes `chain` would give stamped events, computed beside them: they stay as they are
 /// (the writer thread hashes a commit its caller is still reading).
 pub(crate) fn chain_hashes(events: &[Event], mut prev: [u8; 32]) -> Vec<[u8; 32]> {

@@ -1,0 +1,214 @@
+//! A command's events as it drafts them, how they are stamped, and how a large durable one
+//! leaves for the writer thread in parts while the command still drafts it.
+//!
+//! Streaming exists for the write path's critical section: the writer thread hashes each part
+//! (serial blake3 along the chain, ≈ 0.25 µs an event) while the command drafts the next, so
+//! by the time the caller has folded the commit its hashes are ready and sled has its records.
+//! Parts are cut where the log cuts records ([`MAX_RECORD_BYTES`]), so each is one record.
+
+use crate::clock::{next_stamp, Clock};
+use crate::codec;
+use crate::error::Result;
+use crate::event::{Event, EventData, RecordRef};
+use crate::log::{estimate, MAX_RECORD_BYTES};
+use crate::state::State;
+use crate::store::Context;
+use crate::writer::{Sealed, Writer};
+use std::sync::Arc;
+
+/// The events one command makes, before they are sealed.
+#[derive(Default)]
+pub(crate) struct Draft<'a> {
+    /// Whole events, their sequence numbers, times, actor and hashes filled in when sealed: one
+    /// vector from draft to writer (a create allocating a second was part of its malloc cost).
+    events: Vec<Event>,
+    values_created: u64,
+    /// Durable mode: the parts already handed to the writer thread.
+    stream: Option<Stream<'a>>,
+}
+
+impl<'a> Draft<'a> {
+    /// A draft for a durable store: once its events pass one record's worth of bytes, it
+    /// hands them to the writer thread part by part (see the module doc).
+    pub fn streaming(s: &State, ctx: &Context, writer: &'a Writer, clock: &'a dyn Clock) -> Draft<'a> {
+        let stream = Stream {
+            writer,
+            clock,
+            ctx: *ctx,
+            at: (s.seq, s.last_at, s.head),
+            stamper: None,
+            bytes: 0,
+            sent: Vec::new(),
+            refused: None,
+            ended: false,
+        };
+        Draft { events: Vec::new(), values_created: 0, stream: Some(stream) }
+    }
+
+    pub fn push(&mut self, record: RecordRef, data: EventData) {
+        if matches!(data, EventData::CreateValue { .. }) {
+            self.values_created += 1;
+        }
+        let e = Event { seq: 0, at: 0, actor: 0, run: None, record, data, prev: [0; 32], hash: [0; 32] };
+        if let Some(stream) = &mut self.stream {
+            let size = estimate(&e);
+            if stream.bytes + size > MAX_RECORD_BYTES && !self.events.is_empty() {
+                let room = self.events.len();
+                stream.ship(std::mem::replace(&mut self.events, Vec::with_capacity(room)), false);
+                stream.bytes = 0;
+            }
+            stream.bytes += size;
+        }
+        if self.events.capacity() == 0 {
+            // Most commits are one event (a create, a link): a first push would make room for
+            // four, 650 bytes unused a commit, held as long as the commit waits for the writer
+            // (in buffered mode up to `MAX_BACKLOG` of them: 40 MB). Bigger commits reserve.
+            self.events.reserve_exact(1);
+        }
+        self.events.push(e);
+    }
+
+    /// Room for `n` more events.
+    pub fn reserve(&mut self, n: usize) {
+        self.events.reserve(n);
+    }
+
+    /// The id the next value created by this draft will get.
+    pub fn next_value_id(&self, s: &State) -> u64 {
+        s.next_value() + self.values_created
+    }
+
+    /// The drafted events, once the command is done. A streamed draft stamps and hands over
+    /// its last part and returns all of them, stamped, unhashed (`Err` if the writer thread
+    /// refused one: it has stopped); any other returns its events as drafted, to be sealed.
+    pub fn end(&mut self) -> Result<Drafted> {
+        let events = std::mem::take(&mut self.events);
+        match &mut self.stream {
+            Some(stream) if !stream.sent.is_empty() => {
+                stream.ship(events, true);
+                stream.ended = true;
+                match stream.refused.take() {
+                    Some(e) => Err(e),
+                    None => Ok(Drafted::Parts(std::mem::take(&mut stream.sent))),
+                }
+            }
+            _ => Ok(Drafted::Own(events)),
+        }
+    }
+}
+
+impl Drop for Draft<'_> {
+    /// A command that failed (or panicked) after parts of its draft left: the writer thread
+    /// drops them unwritten.
+    fn drop(&mut self) {
+        if let Some(stream) = &self.stream {
+            if !stream.sent.is_empty() && !stream.ended {
+                let _ = stream.writer.submit(Sealed::Abort);
+            }
+        }
+    }
+}
+
+/// A large draft's trip to the writer thread.
+struct Stream<'a> {
+    writer: &'a Writer,
+    clock: &'a dyn Clock,
+    ctx: Context,
+    /// The state's last seq, last stamp and head when the command began.
+    at: (u64, i64, [u8; 32]),
+    /// Set when the first part leaves: the clock is read once a commit.
+    stamper: Option<Stamper>,
+    /// Estimated record bytes of the events not yet handed over.
+    bytes: usize,
+    sent: Vec<Arc<Vec<Event>>>,
+    /// The writer thread's refusal of a part (it has stopped), reported when the draft ends.
+    refused: Option<crate::error::Error>,
+    ended: bool,
+}
+
+impl Stream<'_> {
+    fn ship(&mut self, mut part: Vec<Event>, last: bool) {
+        let (seq, last_at, head) = self.at;
+        let (clock, ctx) = (self.clock, &self.ctx);
+        let stamper = self.stamper.get_or_insert_with(|| Stamper::new(seq, last_at, clock.now_micros(), ctx));
+        stamper.stamp(&mut part);
+        if self.sent.is_empty() {
+            if let Some(e) = part.first_mut() {
+                e.prev = head;
+            }
+        }
+        // The first part holds the room the command reserved for all of them; shrinking in
+        // place costs no copy.
+        part.shrink_to_fit();
+        let part = Arc::new(part);
+        if self.refused.is_none() {
+            if let Err(e) = self.writer.submit(Sealed::Part(Arc::clone(&part), last)) {
+                self.refused = Some(e);
+            }
+        }
+        self.sent.push(part);
+    }
+}
+
+/// Stamps events in commit order: sequence numbers on from the state's, each time from one
+/// clock reading yet at least a millisecond after the one before (SPEC §8), the actor and run.
+pub(crate) struct Stamper {
+    seq: u64,
+    last: i64,
+    now: i64,
+    actor: u64,
+    run: Option<u64>,
+}
+
+impl Stamper {
+    pub fn new(seq: u64, last: i64, now: i64, ctx: &Context) -> Stamper {
+        Stamper { seq, last, now, actor: ctx.user, run: ctx.run }
+    }
+
+    pub fn stamp(&mut self, events: &mut [Event]) {
+        for e in events {
+            self.seq += 1;
+            self.last = next_stamp(self.now, self.last);
+            (e.seq, e.at, e.actor, e.run) = (self.seq, self.last, self.actor, self.run);
+        }
+    }
+}
+
+/// A command's events after its draft ended: its own vector, or the parts it streamed.
+pub(crate) enum Drafted {
+    Own(Vec<Event>),
+    Parts(Vec<Arc<Vec<Event>>>),
+}
+
+impl Drafted {
+    pub fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> {
+        let (own, parts): (&[Event], &[Arc<Vec<Event>>]) = match self {
+            Drafted::Own(v) => (v, &[]),
+            Drafted::Parts(p) => (&[], p),
+        };
+        std::iter::once(own).chain(parts.iter().map(|p| p.as_slice()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.slices().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slices().map(<[Event]>::len).sum()
+    }
+
+    /// The first and last sequence numbers, if there are events.
+    pub fn seqs(&self) -> Option<(u64, u64)> {
+        let first = self.slices().find_map(<[Event]>::first)?;
+        let last = self.slices().rev().find_map(<[Event]>::last)?;
+        Some((first.seq, last.seq))
+    }
+
+    /// The hash of the last event, chaining streamed parts from their first `prev` (what the
+    /// writer thread computes for them); `None` for sealed events or none.
+    pub fn chain_end(&self) -> Option<[u8; 32]> {
+        let Drafted::Parts(parts) = self else { return None };
+        let first = parts.iter().find_map(|p| p.first())?;
+        Some(parts.iter().fold(first.prev, |prev, p| codec::chain_end(p, prev)))
+    }
+}
