@@ -3,8 +3,8 @@
 //! `crash_recovery` re-executes this test binary as a writer (`writer_child`, ignored unless
 //! `FVSTORE_CRASH_DIR` is set). The writer opens the store durably (the default options) and
 //! runs 2–4 threads of mixed commits — `get_or_create`, `create_artifact`, `add_values` of 2–3
-//! values (and one in forty of 130 new values: a commit of some 260 events, which the writer
-//! thread inserts while it is folded), trash and permanent deletes — printing one line *before* each call (`P`, pending) and
+//! values (and one in forty of 500 new values: a commit of some 1,000 events, which leaves for
+//! the writer thread in parts while it is drafted), trash and permanent deletes — printing one line *before* each call (`P`, pending) and
 //! one line after each acknowledged call, flushed. The parent SIGKILLs it at a random moment,
 //! reopens the store and checks:
 //! - every acknowledged record is there with the acknowledged content (values, links, deletes);
@@ -146,10 +146,11 @@ fn writer_thread(me: &Session, seed: u64, run: u64, t: u64, deadline: Instant) {
                 artifacts[usize::try_from(rng.below(artifacts.len() as u64)).unwrap()]
             };
             let pairs: Vec<(String, String)> = if rng.below(40) == 0 {
-                // A large call: mostly new values, over 256 events, so the commit is handed to
-                // the writer thread while it is folded. Rare: the checks after each kill grow
-                // with the store.
-                (0..130).map(|_| ("n".to_string(), rng.range(1_000, 1_000_000_000).to_string())).collect()
+                // A large call: mostly new values, ≈ 1,000 events in three or four log records'
+                // worth, so the commit leaves for the writer thread in parts while it is drafted
+                // and is folded while the writer appends it. Rare: the checks after each kill
+                // grow with the store.
+                (0..500).map(|_| ("n".to_string(), rng.range(1_000, 1_000_000_000).to_string())).collect()
             } else {
                 let n = rng.range(2, 3);
                 let mut features: Vec<&str> = SHARED.to_vec();

@@ -43,7 +43,8 @@ fn a_failed_write_poisons_the_store_until_it_is_reopened() {
 
 /// A commit whose fold fails (a bug: a drafted event its own state cannot fold) poisons the
 /// store, and none of it reaches the log: neither a small commit, folded before the writer
-/// thread gets it, nor a large durable one, handed to the writer while it is folded.
+/// thread gets it, nor a large durable one (600 events, two log records' worth), which leaves
+/// for the writer in parts while it is drafted and is appended while it is folded.
 #[test]
 fn a_commit_that_cannot_be_folded_is_never_written() {
     for values in [1usize, 300] {
