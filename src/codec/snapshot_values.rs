@@ -25,11 +25,11 @@ const MIN_VALUE: usize = 1 + 1 + 1 + 32 + 1 + 1 + 1 + 1 + 1 + 1;
 use super::varint::{put as put_var, unzigzag, zigzag};
 
 /// Appends the section: the count, then each live value in id order.
-pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usize, out: &mut Vec<u8>) {
+pub(super) fn encode<'a>(values: impl Iterator<Item = (u64, &'a ValueRec)>, count: usize, out: &mut Vec<u8>) {
     put_var(count as u64, out);
     let (mut prev_id, mut prev_at) = (0u64, 0i64);
-    for v in values {
-        put_var(v.id() - prev_id, out);
+    for (id, v) in values {
+        put_var(id - prev_id, out);
         put_var(v.feature().unwrap_or(0), out);
         put_var(v.canonical_len() as u64, out);
         v.canonical_into(out);
@@ -40,7 +40,7 @@ pub(super) fn encode<'a>(values: impl Iterator<Item = &'a ValueRec>, count: usiz
         put_var(v.created_by(), out);
         put_var(v.run().unwrap_or(0), out);
         put_var(zigzag(v.created_at.wrapping_sub(prev_at)), out);
-        (prev_id, prev_at) = (v.id(), v.created_at);
+        (prev_id, prev_at) = (id, v.created_at);
     }
 }
 
@@ -98,10 +98,10 @@ pub(super) fn decode(chunks: &mut Chunks, values: &mut Vec<Option<ValueRec>>, sl
         .ok_or_else(|| bad(format!("{count} values cannot fit in the file")))?;
     let mut prev = (0u64, 0i64);
     for _ in 0..count {
-        let rec = next(chunks, |r| one(r, prev, slots))?;
-        prev = (rec.id(), rec.created_at);
+        let (id, rec) = next(chunks, |r| one(r, prev, slots))?;
+        prev = (id, rec.created_at);
         // `one` checked 1 <= id <= slots.
-        let idx = (rec.id() - 1) as usize;
+        let idx = (id - 1) as usize;
         // Ids ascend, so the ids skipped since the last one are deleted values.
         values.resize_with(idx, || None);
         values.push(Some(rec));
@@ -130,7 +130,7 @@ fn next<T>(chunks: &mut Chunks, mut read: impl FnMut(&mut Reader) -> Result<T, S
 }
 
 /// One value record after the one with `prev` (id, created_at); its id is at most `slots`.
-fn one(r: &mut Reader, (prev_id, prev_at): (u64, i64), slots: usize) -> Result<ValueRec, Stop> {
+fn one(r: &mut Reader, (prev_id, prev_at): (u64, i64), slots: usize) -> Result<(u64, ValueRec), Stop> {
     let id = prev_id.checked_add(r.var()?).filter(|id| *id > prev_id).ok_or_else(|| bad("value ids out of order"))?;
     let feature = r.opt()?;
     let len = usize::try_from(r.var()?).map_err(|_| bad("value length out of range"))?;
@@ -145,7 +145,7 @@ fn one(r: &mut Reader, (prev_id, prev_at): (u64, i64), slots: usize) -> Result<V
     // Decoded last: the record is known to be whole before its value is built.
     let value = StoredValue::from_canonical(canonical)?;
     let rec = NewValue { id, feature, value, hash, branch, created_on, space, created_by, run, created_at };
-    Ok(ValueRec::new(rec).map_err(bad)?)
+    Ok((id, ValueRec::new(rec).map_err(bad)?))
 }
 
 #[cfg(test)]
@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_truncation() {
-        let recs: Vec<ValueRec> = [1u64, 2, 5, 300, 301]
+        let ids = [1u64, 2, 5, 300, 301];
+        let recs: Vec<ValueRec> = ids
             .into_iter()
             .map(|i| {
                 ValueRec::new(NewValue {
@@ -174,7 +175,7 @@ mod tests {
             })
             .collect();
         let mut got = Vec::new();
-        encode(recs.iter(), recs.len(), &mut got);
+        encode(ids.into_iter().zip(&recs), recs.len(), &mut got);
         got.push(42);
         // Every chunk size, so that records are cut at every byte.
         for chunk in 1..=got.len() {

@@ -66,7 +66,7 @@ fn place(s: &State, user: u64, r: RecordRef) -> Result<Place> {
 
 fn record(s: &State, user: u64, r: RecordRef) -> Result<Record> {
     Ok(match r.kind {
-        RecordType::Value => Record::Value(resolve::view(s, user, resolve::value(s, user, r.id)?)),
+        RecordType::Value => Record::Value(resolve::view(s, user, r.id, resolve::value(s, user, r.id)?)),
         RecordType::Feature => Record::Feature(resolve::feature(s, user, &Ref::from(r.id))?.clone()),
         _ => Record::Artifact(resolve::artifact(s, user, r.id)?.clone()),
     })

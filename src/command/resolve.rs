@@ -111,10 +111,10 @@ pub(crate) fn host(s: &State, user: u64, h: Host) -> Result<()> {
 }
 
 /// The API view of a value: hosts the actor may not read are left out.
-pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
+pub(crate) fn view(s: &State, user: u64, id: u64, v: &ValueRec) -> ValueRecord {
     let mut artifact_ids = Vec::new();
     let mut run_ids = Vec::new();
-    for h in s.hosts_of(v.id()) {
+    for h in s.hosts_of(id) {
         match h {
             Host::Artifact(a) if s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)) => {
                 artifact_ids.push(a)
@@ -124,7 +124,7 @@ pub(crate) fn view(s: &State, user: u64, v: &ValueRec) -> ValueRecord {
         }
     }
     ValueRecord {
-        id: v.id(),
+        id,
         feature_id: v.feature(),
         value: v.value(),
         hash: ValueHash(v.hash),

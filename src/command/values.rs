@@ -94,7 +94,7 @@ impl Session {
         self.store.read(|s| {
             resolve::context(s, &self.ctx, false)?;
             let v = resolve::value(s, self.ctx.user, id)?;
-            Ok(resolve::view(s, self.ctx.user, v))
+            Ok(resolve::view(s, self.ctx.user, id, v))
         })
     }
 
@@ -286,7 +286,7 @@ impl Session {
     /// True if it drafted the value's creation.
     fn value_for_link(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<(u64, bool)> {
         match s.find_value(p.feature, &p.hash) {
-            Some(v) => {
+            Some((id, v)) => {
                 if !s.can_read(self.ctx.user, v.space()) {
                     return Err(hidden_hit());
                 }
@@ -294,22 +294,13 @@ impl Session {
                     usable_feature(s, fid, "link values of")?;
                 }
                 match v.branch() {
-                    ARCHIVE => {
-                        Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", v.id()))
-                    }
+                    ARCHIVE => Err(err!(PermissionDenied, "value {} is archived; restore it before linking it", id)),
                     TRASH => {
-                        check_edit(
-                            s,
-                            self.ctx.user,
-                            &format!("value {}", v.id()),
-                            v.branch(),
-                            v.space(),
-                            Edit::Restore,
-                        )?;
-                        d.push(vref(v.id()), EventData::BranchChange { from: TRASH, to: MAIN });
-                        Ok((v.id(), false))
+                        check_edit(s, self.ctx.user, &format!("value {}", id), v.branch(), v.space(), Edit::Restore)?;
+                        d.push(vref(id), EventData::BranchChange { from: TRASH, to: MAIN });
+                        Ok((id, false))
                     }
-                    _ => Ok((v.id(), false)),
+                    _ => Ok((id, false)),
                 }
             }
             None => Ok((self.create_value(s, d, p)?, true)),
@@ -368,7 +359,7 @@ impl Session {
 
 fn view_of(s: &State, user: u64, id: u64) -> Result<ValueRecord> {
     let v = s.value(id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
-    Ok(resolve::view(s, user, v))
+    Ok(resolve::view(s, user, id, v))
 }
 
 fn hidden_hit() -> Error {
@@ -404,7 +395,7 @@ fn prepare_for(f: Option<&Feature>, value: Value, limits: &crate::value::Limits)
 /// A dedup hit the actor may read, `PermissionDenied` for one they may not, `None` on a miss.
 fn hit(s: &State, user: u64, p: &Prepared) -> Result<Option<ValueRecord>> {
     match s.find_value(p.feature, &p.hash) {
-        Some(v) if s.can_read(user, v.space()) => Ok(Some(resolve::view(s, user, v))),
+        Some((id, v)) if s.can_read(user, v.space()) => Ok(Some(resolve::view(s, user, id, v))),
         Some(_) => Err(hidden_hit()),
         None => {
             debug_assert!(p.value != Value::Null);

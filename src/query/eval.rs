@@ -195,17 +195,17 @@ fn intersect(prev: Option<Vec<u64>>, next: Vec<u64>) -> Vec<u64> {
 
 impl Plan {
     /// Every condition but the value tests, on one value.
-    fn accepts_but_tests(&self, s: &State, v: &ValueRec) -> bool {
+    fn accepts_but_tests(&self, s: &State, id: u64, v: &ValueRec) -> bool {
         s.can_read(self.user, v.space())
             && self.branches.contains(v.branch())
-            && self.ids.as_ref().is_none_or(|ids| ids.contains(&v.id()))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&id))
             && self.hashes.as_ref().is_none_or(|hs| hs.contains(&v.hash))
             && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature()))
             && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space()))
             && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by()))
             && self.run.is_none_or(|r| r == v.run())
-            && self.artifacts.iter().all(|a| s.links.contains(v.id(), Host::Artifact(*a)))
-            && self.linked_runs.iter().all(|r| s.links.contains(v.id(), Host::Run(*r)))
+            && self.artifacts.iter().all(|a| s.links.contains(id, Host::Artifact(*a)))
+            && self.linked_runs.iter().all(|r| s.links.contains(id, Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
             && self.before.is_none_or(|t| v.created_at <= t)
     }
@@ -262,7 +262,7 @@ impl Plan {
             };
             return hs
                 .iter()
-                .flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|v| v.id())))
+                .flat_map(|h| features.iter().filter_map(|f| s.find_value(*f, h).map(|(id, _)| id)))
                 .collect();
         }
         if let Some(a) = self.artifacts.first() {
@@ -290,7 +290,7 @@ impl Plan {
         if let Some(sp) = &self.spaces {
             return sp.iter().flat_map(|x| s.by_space.get(x).into_iter().flat_map(IdSet::iter)).collect();
         }
-        s.all_values().map(|v| v.id()).collect()
+        s.all_values().map(|(id, _)| id).collect()
     }
 }
 
@@ -419,25 +419,30 @@ fn rank_start(o: &Value) -> Option<Value> {
     })
 }
 
-/// The matching values, ordered and limited.
-pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<&'s ValueRec> {
+/// The matching values and their ids, ordered and limited.
+pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<(u64, &'s ValueRec)> {
     let (mut ids, exact) = p.candidates(s);
     ids.sort_unstable();
     ids.dedup();
-    let mut out: Vec<&ValueRec> = ids
-        .into_iter()
-        .filter_map(|id| s.value(id))
-        .filter(|v| p.accepts_but_tests(s, v) && (exact || p.tests_pass(v)))
-        .collect();
+    // Sized at once: the pairs are twice the ids' size, so collecting cannot reuse their vector
+    // and grew its own step by step.
+    let mut out: Vec<(u64, &ValueRec)> = Vec::with_capacity(ids.len());
+    out.extend(
+        ids.into_iter()
+            .filter_map(|id| Some((id, s.value(id)?)))
+            .filter(|(id, v)| p.accepts_but_tests(s, *id, v) && (exact || p.tests_pass(v))),
+    );
     match q.order {
         OrderBy::Id => {}
         OrderBy::Value => {
             // Each value decoded once, not once per comparison.
-            let mut keyed: Vec<_> = out.into_iter().map(|v| (v.value(), v)).collect();
-            keyed.sort_by(|(a, x), (b, y)| cmp_loose(a, b).then(x.id().cmp(&y.id())));
-            out = keyed.into_iter().map(|(_, v)| v).collect();
+            let mut keyed: Vec<_> = out.into_iter().map(|(id, v)| (v.value(), id, v)).collect();
+            keyed.sort_by(|(a, x, _), (b, y, _)| cmp_loose(a, b).then(x.cmp(y)));
+            out = keyed.into_iter().map(|(_, id, v)| (id, v)).collect();
         }
-        OrderBy::CreatedAt => out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id().cmp(&b.id()))),
+        OrderBy::CreatedAt => {
+            out.sort_by(|(x, a), (y, b)| a.created_at.cmp(&b.created_at).then(x.cmp(y)));
+        }
     }
     if q.descending {
         out.reverse();
@@ -455,7 +460,7 @@ impl Session {
         self.store.read(|s| {
             crate::command::check_context(s, &self.ctx)?;
             let p = plan(s, &self.ctx, q)?;
-            Ok(run(s, &p, q).into_iter().map(|v| crate::command::view(s, user, v)).collect())
+            Ok(run(s, &p, q).into_iter().map(|(id, v)| crate::command::view(s, user, id, v)).collect())
         })
     }
 

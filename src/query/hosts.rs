@@ -64,7 +64,7 @@ fn matching_hosts(
             if !s.can_read(user, v.space()) || !test.accepts(v) {
                 continue;
             }
-            hosts.extend(s.hosts_of(v.id()).filter_map(&pick));
+            hosts.extend(s.hosts_of(id).filter_map(&pick));
         }
         result = Some(match result {
             None => hosts,

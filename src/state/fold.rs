@@ -148,7 +148,7 @@ impl State {
                     run: e.run,
                     created_at: e.at,
                 })?;
-                self.index_value(&rec);
+                self.index_value(id, &rec);
                 self.values.push(Some(rec));
                 self.value_count += 1;
             }
@@ -220,17 +220,18 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn index_value(&mut self, v: &ValueRec) {
-        self.dedup.insert(dedup_key(v.feature(), &v.hash), v.id32());
+    pub(crate) fn index_value(&mut self, id: u64, v: &ValueRec) {
+        // Ids fit 32 bits: `ValueRec::new` refused any that does not.
+        self.dedup.insert(dedup_key(v.feature(), &v.hash), id as u32);
         if self.defer_indexes {
             return;
         }
-        self.by_feature.entry(v.feature()).or_default().insert_entry(ValueIndex::entry_of(v));
-        self.by_branch.entry(v.branch()).or_default().add(v.id());
-        self.by_space.entry(v.space()).or_default().add(v.id());
-        self.by_creator.entry(v.created_by()).or_default().add(v.id());
+        self.by_feature.entry(v.feature()).or_default().insert_entry(ValueIndex::entry_of(id, v));
+        self.by_branch.entry(v.branch()).or_default().add(id);
+        self.by_space.entry(v.space()).or_default().add(id);
+        self.by_creator.entry(v.created_by()).or_default().add(id);
         if let Some(run) = v.run() {
-            self.by_run.entry(run).or_default().add(v.id());
+            self.by_run.entry(run).or_default().add(id);
         }
     }
 
@@ -240,7 +241,7 @@ impl State {
                 let idx = usize::try_from(id.wrapping_sub(1)).map_err(|_| missing("value", id))?;
                 let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
-                self.dedup.remove(dedup_key(v.feature(), &v.hash), v.id32());
+                self.dedup.remove(dedup_key(v.feature(), &v.hash), id as u32);
                 let hosts: Vec<_> = self.links.hosts_of(id).collect();
                 for h in hosts {
                     self.links.remove(id, h);
@@ -256,7 +257,7 @@ impl State {
                 }
                 let feature = v.feature();
                 if let Some(set) = self.by_feature.get_mut(&feature) {
-                    set.remove_entry(ValueIndex::entry_of(&v));
+                    set.remove_entry(ValueIndex::entry_of(id, &v));
                 }
             }
             RecordType::Feature => {

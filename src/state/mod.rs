@@ -176,12 +176,12 @@ impl State {
         std::hint::black_box(self.dedup.warm(keys.map(|(feature, hash)| dedup_key(feature, hash))));
     }
 
-    /// The value with this dedup key, if any.
-    pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<&ValueRec> {
+    /// The value with this dedup key, if any, and its id.
+    pub fn find_value(&self, feature: Option<u64>, hash: &[u8; 32]) -> Option<(u64, &ValueRec)> {
         self.dedup
             .candidates(dedup_key(feature, hash))
-            .filter_map(|id| self.value(u64::from(id)))
-            .find(|v| v.feature() == feature && &v.hash == hash)
+            .filter_map(|id| Some((u64::from(id), self.value(u64::from(id))?)))
+            .find(|(_, v)| v.feature() == feature && &v.hash == hash)
     }
 
     /// The actor's effective role in a space: explicit, or at least `write` in space 1.
@@ -219,8 +219,8 @@ impl State {
         self.runs_used.contains(&run)
     }
 
-    /// Iterates live values in id order.
-    pub fn all_values(&self) -> impl DoubleEndedIterator<Item = &ValueRec> + '_ {
-        self.values.iter().flatten()
+    /// Iterates live values and their ids in id order.
+    pub fn all_values(&self) -> impl DoubleEndedIterator<Item = (u64, &ValueRec)> + '_ {
+        self.values.iter().enumerate().filter_map(|(i, v)| Some((i as u64 + 1, v.as_ref()?)))
     }
 }

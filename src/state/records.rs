@@ -170,10 +170,12 @@ impl StoredValue {
 
 /// A feature value as the state keeps it (links live in the link index).
 ///
-/// 88 bytes, a million of them in one `Vec` (it was 128, then 104: ids narrowed, no alignment
-/// to two cache lines, the value in its 16-byte form). What a dedup hit confirms (hash, then
-/// feature, space and branch) sits at both ends, the value in between. Ids are kept in 32 bits
-/// (`new` and the setters refuse larger ones: four billion records of one kind do not fit in
+/// 80 bytes, a million of them in one `Vec` (it was 128, then 104, then 88: ids narrowed, no
+/// alignment to two cache lines, the value in its 16-byte form, and no id of its own: its
+/// place in the state's vector is its id, which every path to a record knows). What a dedup
+/// hit confirms (hash, then feature, space and branch) sits at both ends, the value in
+/// between. Ids are kept in 32 bits (`new` and the setters refuse larger ones, the record's
+/// own too, which the dedup table holds: four billion records of one kind do not fit in
 /// memory anyway), branches in 32 signed bits; the optional feature and run as 0 for none
 /// (both count from 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -181,7 +183,6 @@ pub(crate) struct ValueRec {
     pub hash: [u8; 32],
     value: Kept,
     pub created_at: i64,
-    id: u32,
     feature: u32,
     space: u32,
     branch: i32,
@@ -190,7 +191,7 @@ pub(crate) struct ValueRec {
     run: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 88);
+const _: () = assert!(std::mem::size_of::<Option<ValueRec>>() == 80);
 
 /// Everything a value record is made from.
 pub(crate) struct NewValue {
@@ -221,11 +222,13 @@ impl ValueRec {
         if v.feature == Some(0) || v.run == Some(0) {
             return Err(format!("value {} names feature or run 0", v.id));
         }
+        // Not kept (the record's place in the state's vector is its id), but the dedup table's
+        // slots hold it in 32 bits.
+        narrow("value", v.id)?;
         Ok(ValueRec {
             hash: v.hash,
             value: v.value.0,
             created_at: v.created_at,
-            id: narrow("value", v.id)?,
             feature: narrow("feature", v.feature.unwrap_or(0))?,
             space: narrow("space", v.space)?,
             branch: narrow_branch("branch", v.branch)?,
@@ -276,15 +279,6 @@ impl ValueRec {
             Kept::Canon(b) => b.len(),
             _ => codec::canonical_len(&self.value()),
         }
-    }
-
-    pub fn id(&self) -> u64 {
-        u64::from(self.id)
-    }
-
-    /// The id as kept: the dedup table's slots hold 32 bits.
-    pub fn id32(&self) -> u32 {
-        self.id
     }
 
     pub fn feature(&self) -> Option<u64> {
@@ -372,7 +366,7 @@ mod tests {
     fn narrowed_fields_read_back_and_refuse_what_does_not_fit() {
         let top = u64::from(u32::MAX);
         let v = ValueRec::new(NewValue { run: Some(top), ..new_value(top) }).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((v.id(), v.feature(), v.space(), v.branch(), v.created_on()), (top, Some(2), 3, -1, 4));
+        assert_eq!((v.feature(), v.space(), v.branch(), v.created_on()), (Some(2), 3, -1, 4));
         assert_eq!((v.created_by(), v.run(), v.created_at), (5, Some(top), 7));
         let refused = [
             NewValue { space: top + 1, ..new_value(1) },

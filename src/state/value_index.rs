@@ -180,10 +180,10 @@ impl ValueIndex {
 
     /// The entry a record's value makes. A list or dict is kept by id alone, so it is not
     /// decoded for it (at open that was every dict of the store, decoded and dropped).
-    pub fn entry_of(v: &ValueRec) -> Entry {
+    pub fn entry_of(id: u64, v: &ValueRec) -> Entry {
         match v.is_list_or_dict() {
-            true => Entry::Unordered(v.id()),
-            false => Self::entry(&v.value(), v.id()),
+            true => Entry::Unordered(id),
+            false => Self::entry(&v.value(), id),
         }
     }
 
