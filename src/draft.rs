@@ -174,6 +174,13 @@ impl Stamper {
     }
 }
 
+/// The first and last sequence numbers of events held in slices, if any.
+pub(crate) fn seqs<'e>(slices: impl DoubleEndedIterator<Item = &'e [Event]> + Clone) -> Option<(u64, u64)> {
+    let first = slices.clone().find_map(<[Event]>::first)?;
+    let last = slices.rev().find_map(<[Event]>::last)?;
+    Some((first.seq, last.seq))
+}
+
 /// A command's events after its draft ended: its own vector, or the parts it streamed.
 pub(crate) enum Drafted {
     Own(Vec<Event>),
@@ -181,7 +188,7 @@ pub(crate) enum Drafted {
 }
 
 impl Drafted {
-    pub fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> {
+    pub fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> + Clone {
         let (own, parts): (&[Event], &[Arc<Vec<Event>>]) = match self {
             Drafted::Own(v) => (v, &[]),
             Drafted::Parts(p) => (&[], p),
@@ -199,9 +206,7 @@ impl Drafted {
 
     /// The first and last sequence numbers, if there are events.
     pub fn seqs(&self) -> Option<(u64, u64)> {
-        let first = self.slices().find_map(<[Event]>::first)?;
-        let last = self.slices().rev().find_map(<[Event]>::last)?;
-        Some((first.seq, last.seq))
+        seqs(self.slices())
     }
 
     /// The hash of the last event, chaining streamed parts from their first `prev` (what the

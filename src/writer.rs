@@ -93,7 +93,7 @@ enum Group {
 type HashedPart = (Arc<Vec<Event>>, Vec<[u8; 32]>);
 
 impl Group {
-    fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> {
+    fn slices(&self) -> impl DoubleEndedIterator<Item = &[Event]> + Clone {
         let (own, parts): (&[Event], &[HashedPart]) = match self {
             Group::Own(v) => (v, &[]),
             Group::Parts(p) => (&[], p),
@@ -111,9 +111,7 @@ impl Group {
 
     /// The first and last sequence numbers, if the group holds any event.
     fn seqs(&self) -> Option<(u64, u64)> {
-        let first = self.slices().find_map(<[Event]>::first)?;
-        let last = self.slices().rev().find_map(<[Event]>::last)?;
-        Some((first.seq, last.seq))
+        crate::draft::seqs(self.slices())
     }
 
     /// The events, sealed: a streamed commit's are copied, their hashes filled in.
