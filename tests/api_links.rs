@@ -358,6 +358,11 @@ fn a_large_durable_call_refused_late_writes_nothing() {
     let after = s.log(seq + 1, u64::MAX).unwrap();
     check(after.len(), 6_000);
     check(after.first().map(|e| (e.seq, e.prev)), Some((seq + 1, head)));
+    // Stamped part by part as they were drafted: consecutive, each at least 1 ms after the one
+    // before (SPEC §8), each chained to it.
+    let bad =
+        after.windows(2).find(|w| w[1].seq != w[0].seq + 1 || w[1].at < w[0].at + 1_000 || w[1].prev != w[0].hash);
+    check(bad.map(|w| w[1].seq), None);
     check(store.verify().unwrap().head, store.head());
     let end = store.head();
     drop((s, store));
