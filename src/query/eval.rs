@@ -424,14 +424,11 @@ pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<(u64, &'s ValueR
     let (mut ids, exact) = p.candidates(s);
     ids.sort_unstable();
     ids.dedup();
-    // Sized at once: the pairs are twice the ids' size, so collecting cannot reuse their vector
-    // and grew its own step by step.
+    // The answer's ids kept in place, then paired with their records: a broad candidate set
+    // needs no second vector of its size.
+    ids.retain(|id| s.value(*id).is_some_and(|v| p.accepts_but_tests(s, *id, v) && (exact || p.tests_pass(v))));
     let mut out: Vec<(u64, &ValueRec)> = Vec::with_capacity(ids.len());
-    out.extend(
-        ids.into_iter()
-            .filter_map(|id| Some((id, s.value(id)?)))
-            .filter(|(id, v)| p.accepts_but_tests(s, *id, v) && (exact || p.tests_pass(v))),
-    );
+    out.extend(ids.into_iter().filter_map(|id| Some((id, s.value(id)?))));
     match q.order {
         OrderBy::Id => {}
         OrderBy::Value => {
