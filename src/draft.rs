@@ -217,3 +217,52 @@ impl Drafted {
         Some(parts.iter().fold(first.prev, |prev, p| codec::chain_end(p, prev)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Draft, Drafted};
+    use crate::clock::SystemClock;
+    use crate::event::{EventData, RecordRef, RecordType};
+    use crate::log::{estimate, Durability, Log, MAX_RECORD_BYTES};
+    use crate::state::State;
+    use crate::store::Context;
+    use crate::writer::Writer;
+
+    /// A durable draft stays whole up to one record's worth of events, and past it leaves in
+    /// parts each as full as a record can be; one dropped before it ends is voided, so the
+    /// writer thread writes none of it.
+    #[test]
+    fn a_durable_draft_leaves_in_record_sized_parts_and_a_dropped_one_is_voided() {
+        let log = Log::temporary().unwrap_or_else(|e| panic!("{e}"));
+        let mut writer =
+            Writer::start(log.clone(), Durability::Durable, 0, Default::default()).unwrap_or_else(|e| panic!("{e}"));
+        let (s, ctx, clock) = (State::new(), Context::default(), SystemClock);
+        let push = |d: &mut Draft<'_>, n: u64| {
+            for id in 1..=n {
+                d.push(RecordRef { kind: RecordType::Value, id }, EventData::Delete);
+            }
+        };
+        let per_event = {
+            let mut d = Draft::default();
+            push(&mut d, 1);
+            match d.end() {
+                Ok(Drafted::Own(events)) => events.first().map_or(0, estimate),
+                _ => panic!("a draft without a stream ended in parts"),
+            }
+        };
+        let per_part = (MAX_RECORD_BYTES / per_event) as u64;
+
+        let mut whole = Draft::streaming(&s, &ctx, &writer, &clock);
+        push(&mut whole, per_part);
+        assert!(matches!(whole.end(), Ok(Drafted::Own(e)) if e.len() as u64 == per_part), "one record's worth left");
+
+        let mut big = Draft::streaming(&s, &ctx, &writer, &clock);
+        push(&mut big, 2 * per_part + 1);
+        let sent: Vec<usize> =
+            big.stream.as_ref().map(|st| st.sent.iter().map(|p| p.len()).collect()).unwrap_or_default();
+        assert_eq!(sent, [per_part as usize; 2], "parts handed over while drafting");
+        drop((whole, big));
+        writer.stop();
+        assert_eq!(log.read_from(1).count(), 0, "a voided draft was written");
+    }
+}

@@ -3,7 +3,8 @@
 //! Every mutation takes the same shape: under the commit lock, a command is checked against the
 //! current state and turned into events (a [`Draft`]); the events are sealed (sequence numbers,
 //! time, hash chain), folded into the state, and handed to the writer thread (`writer`), which
-//! appends and flushes them for every waiting caller at once. A call returns after its events
+//! appends and flushes them for every waiting caller at once. (A large durable draft is handed
+//! over in parts while it is drafted, and the writer thread hashes it: see `draft`.) A call returns after its events
 //! are durable (or, in buffered mode, handed over). Readers hold the state's read lock only while
 //! they look, never while the disk works.
 

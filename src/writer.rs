@@ -4,12 +4,13 @@
 //! subscribers, and only then wakes the callers. So concurrent writers share each flush and
 //! durable throughput grows with their number.
 //!
-//! A large durable commit is handed over before it is folded, and before it is hashed: the
-//! thread computes its chain hashes (handing the last back to the caller, whose state's head it
-//! is) and has sled insert its records while the caller folds; it syncs the commit only once
-//! the caller says the fold succeeded. If it failed (a bug: a drafted event its own state
-//! cannot fold), the thread removes the group's records instead, so nothing unfoldable reaches
-//! stable storage.
+//! A large durable commit comes in parts while its command still drafts it (see `draft`),
+//! stamped but not hashed: the thread computes their chain hashes as they come (handing the
+//! last back to the caller, whose state's head it is), writes nothing until the last part is
+//! there (or drops them all on `Sealed::Abort`), then has sled insert the commit's records in
+//! one batch while the caller folds it; it syncs the commit only once the caller says the fold
+//! succeeded. If it failed (a bug: a drafted event its own state cannot fold), the thread
+//! removes the group's records instead, so nothing unfoldable reaches stable storage.
 //!
 //! A failed append or flush poisons the store: the thread stops accepting work and every
 //! waiting and later writer gets an `Io` error saying so.

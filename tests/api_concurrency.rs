@@ -196,8 +196,9 @@ fn a_store_reopens_at_once_after_its_last_handle_is_dropped() {
     assert_eq!(store.session().count(&Query::new()).unwrap(), 40 * 20);
 }
 
-/// Durable writers of large commits (handed to the writer thread unhashed, hashed there while
-/// they are folded) and of one-event commits, at once: a subscriber gets every event once, in
+/// Durable writers of large commits (500 values: about three log records' worth, handed to the
+/// writer thread in parts while they are drafted, hashed there) and of one-event commits, at
+/// once: a subscriber gets every event once, in
 /// order, chained, each hash its own; the store's head is the last of them; every call that
 /// returned is in the log after a reopen, and the log verifies.
 #[test]
@@ -219,8 +220,8 @@ fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
                         let base = (t as i64) << 32 | round << 16;
                         if let Some(&art) = arts.get(t as usize) {
                             let values: Vec<(String, Value)> =
-                                (0..200).map(|j| ("n".to_string(), Value::Int(base + j))).collect();
-                            check(s.add_values(Host::Artifact(art), &values).unwrap().len(), 200);
+                                (0..500).map(|j| ("n".to_string(), Value::Int(base + j))).collect();
+                            check(s.add_values(Host::Artifact(art), &values).unwrap().len(), 500);
                         } else {
                             for j in 0..40 {
                                 s.get_or_create(Some("n".into()), base + j).unwrap();
@@ -249,8 +250,8 @@ fn large_and_small_durable_commits_at_once_all_survive_a_reopen() {
     check(store.head(), head);
     store.verify().unwrap();
     let s = store.session();
-    check(s.count(&Query::new().filter("feature", "n")).unwrap(), (large * 5 * 200 + small * 5 * 40) as usize);
+    check(s.count(&Query::new().filter("feature", "n")).unwrap(), (large * 5 * 500 + small * 5 * 40) as usize);
     for art in 1..=large {
-        check(s.count(&Query::new().filter("artifact", art as i64)).unwrap(), 5 * 200);
+        check(s.count(&Query::new().filter("artifact", art as i64)).unwrap(), 5 * 500);
     }
 }
