@@ -653,7 +653,7 @@ mod tests {
         me.create_feature(&FeatureSpec::new("n", "int")).unwrap_or_else(|e| panic!("{e}"));
         let art = me.create_artifact("a").unwrap_or_else(|e| panic!("{e}")).id;
         let values = |from: i64| -> Vec<(String, Value)> {
-            (from..from + 200).map(|i| ("n".to_string(), Value::Int(i))).collect()
+            (from..from + 500).map(|i| ("n".to_string(), Value::Int(i))).collect()
         };
         let held = store.inner.subs.lock();
         let calls: Vec<_> = [0i64, 1_000]
@@ -669,7 +669,7 @@ mod tests {
         drop(held);
         for call in calls {
             let added = call.join().unwrap_or_else(|_| panic!("a call panicked"));
-            assert_eq!(added.map(|r| r.len()).ok(), Some(200));
+            assert_eq!(added.map(|r| r.len()).ok(), Some(500));
         }
         me.get_or_create(Some("n".into()), -1).unwrap_or_else(|e| panic!("{e}"));
         let verified = store.verify().unwrap_or_else(|e| panic!("{e}"));
