@@ -221,6 +221,11 @@ impl State {
 
     /// Iterates live values and their ids in id order.
     pub fn all_values(&self) -> impl DoubleEndedIterator<Item = (u64, &ValueRec)> + '_ {
-        self.values.iter().enumerate().filter_map(|(i, v)| Some((i as u64 + 1, v.as_ref()?)))
+        with_ids(&self.values)
     }
+}
+
+/// The live records of a value vector and their ids (a record's id is its place, plus one).
+fn with_ids(values: &[Option<ValueRec>]) -> impl DoubleEndedIterator<Item = (u64, &ValueRec)> {
+    values.iter().enumerate().filter_map(|(i, v)| Some((i as u64 + 1, v.as_ref()?)))
 }

@@ -40,7 +40,7 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
     let mut nums: Groups<Option<u64>, (u64, u64, u64)> = Groups::default();
     let mut rest: Groups<Option<u64>, OrdEntry> = Groups::default();
     let mut unordered: Groups<Option<u64>, u64> = Groups::default();
-    for (id, v) in with_ids(values) {
+    for (id, v) in super::with_ids(values) {
         match ValueIndex::entry_of(id, v) {
             Entry::Num(key) => nums.push(v.feature(), key),
             Entry::Ordered(entry) => rest.push(v.feature(), entry),
@@ -61,11 +61,6 @@ fn feature_index(values: &[Option<ValueRec>]) -> FeatureIndex {
         .collect()
 }
 
-/// The live records and their ids (a record's id is its place in the vector, plus one).
-fn with_ids(values: &[Option<ValueRec>]) -> impl Iterator<Item = (u64, &ValueRec)> {
-    values.iter().enumerate().filter_map(|(i, v)| Some((i as u64 + 1, v.as_ref()?)))
-}
-
 type Others = (Option<Dedup>, Groups<i64, u64>, Groups<u64, u64>, Groups<u64, u64>, Groups<u64, u64>);
 
 /// The dedup table (if wanted) and the id lists of the branch, space, creator and run indexes.
@@ -73,7 +68,7 @@ fn other_indexes(values: &[Option<ValueRec>], with_dedup: bool) -> Others {
     let mut keys = with_dedup.then(Vec::new);
     let (mut by_branch, mut by_space, mut by_creator, mut by_run) =
         (Groups::default(), Groups::default(), Groups::default(), Groups::default());
-    for (id, v) in with_ids(values) {
+    for (id, v) in super::with_ids(values) {
         if let Some(keys) = keys.as_mut() {
             // Ids fit 32 bits: `ValueRec::new` refused any that does not.
             keys.push((dedup_key(v.feature(), &v.hash), id as u32));
