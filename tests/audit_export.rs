@@ -219,3 +219,125 @@ fn import_refuses_a_rechained_duplicate_handle() {
     let (lines, seq) = forged_export(&store, RecordRef { kind: RecordType::User, id: next_user }, data);
     check_refused(&lines, seq, "a second user 'alice'");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Forged references: every record an imported event names must exist when it is folded, and no
+// event may leave a reference dangling.
+// ---------------------------------------------------------------------------------------------
+
+/// A store whose ids are known: features 1 `n` (values 1 and 2) and 2 `m`; user 2 `alice`;
+/// space 2 `lab`; runs 1 (value 2 created under it), 2 (value 1 linked to it) and 3
+/// (finished); artifact 1 (value 1 linked to it); branches 4 `draft` (open) and 5 `done`
+/// (merged).
+fn reference_base() -> Store {
+    let store = Store::temporary_with(options(0)).unwrap();
+    let me = store.session();
+    me.create_feature(&fvstore::FeatureSpec::new("n", "int")).unwrap();
+    me.create_feature(&fvstore::FeatureSpec::new("m", "int")).unwrap();
+    me.create_user("alice").unwrap();
+    me.create_space("lab").unwrap();
+    for name in ["used", "linked", "finished"] {
+        me.start_run(name).unwrap();
+    }
+    me.finish_run(3).unwrap();
+    me.create_artifact("a").unwrap();
+    me.create_branch("draft").unwrap();
+    me.create_branch("done").unwrap();
+    me.clone().on_branch(5).create_artifact("b").unwrap();
+    me.merge_branch("done").unwrap();
+    assert_eq!(me.get_or_create(Some("n".into()), 1).unwrap().0.id, 1);
+    assert_eq!(me.clone().with_run(1).get_or_create(Some("n".into()), 2).unwrap().0.id, 2);
+    me.link(1, Host::Artifact(1)).unwrap();
+    me.link(1, Host::Run(2)).unwrap();
+    store
+}
+
+/// The base's export with one event appended (re-hashed and chained), imported.
+fn import_appended(
+    store: &Store,
+    actor: u64,
+    run: Option<u64>,
+    record: RecordRef,
+    data: fvstore::EventData,
+) -> Result<Store, Error> {
+    let events = store.session().log(1, u64::MAX).unwrap();
+    let last = events.last().unwrap();
+    let mut e =
+        Event { seq: last.seq + 1, at: last.at + 1000, actor, run, record, data, prev: last.hash, hash: [0; 32] };
+    e.hash = fvstore::codec::event_hash(&e);
+    let mut lines: Vec<String> = events.iter().map(|e| fvstore::protocol::render::event(e).to_string()).collect();
+    lines.push(fvstore::protocol::render::event(&e).to_string());
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("import");
+    let r = import_jsonl(&target, (lines.join("\n") + "\n").as_bytes(), options(0));
+    if r.is_err() {
+        assert!(!target.join("log").exists(), "a refused import left a log behind");
+    }
+    r
+}
+
+fn new_int(feature: Option<u64>, n: i64, branch: i64, space: u64) -> fvstore::EventData {
+    let value = fvstore::codec::canonical(&Value::Int(n));
+    let hash = *blake3::hash(&value).as_bytes();
+    fvstore::EventData::CreateValue { feature, value, hash, branch, space }
+}
+
+#[test]
+fn import_refuses_rechained_events_that_name_missing_or_wrong_records() {
+    use fvstore::EventData as D;
+    let store = reference_base();
+    let rec = |kind, id| RecordRef { kind, id };
+    let (value, run, feature, artifact, branch, space) = (
+        RecordType::Value,
+        RecordType::Run,
+        RecordType::Feature,
+        RecordType::Artifact,
+        RecordType::Branch,
+        RecordType::Space,
+    );
+    // The control: a valid event forged the same way imports.
+    let ok = import_appended(&store, 1, Some(2), vref(2), D::Link { host: Host::Artifact(1) });
+    assert!(ok.is_ok(), "a valid appended event was refused: {:?}", ok.err());
+    let ok = import_appended(&store, 1, None, vref(3), new_int(Some(2), 3, 4, 2));
+    assert!(ok.is_ok(), "a valid appended value was refused: {:?}", ok.err());
+    let cases: Vec<(u64, Option<u64>, RecordRef, D, &str)> = vec![
+        (9, None, rec(run, 4), D::CreateRun { name: "x".into() }, "user 9, which does not exist"),
+        (1, Some(9), rec(run, 4), D::CreateRun { name: "x".into() }, "run 9, which does not exist"),
+        (1, None, vref(2), D::Link { host: Host::Artifact(9) }, "artifact 9, which does not exist"),
+        (1, None, vref(2), D::Link { host: Host::Run(u64::MAX) }, "does not exist"),
+        (1, None, vref(1), D::Link { host: Host::Artifact(1) }, "linked to artifact 1 again"),
+        (1, None, vref(2), D::Unlink { host: Host::Artifact(1) }, "not linked"),
+        (1, None, vref(3), new_int(Some(9), 3, 1, 1), "feature 9, which does not exist"),
+        (1, None, vref(3), new_int(Some(1), 3, -1, 1), "branch -1"),
+        (1, None, vref(3), new_int(Some(1), 3, 5, 1), "branch 5"),
+        (1, None, vref(3), new_int(Some(1), 3, 9, 1), "branch 9"),
+        (1, None, vref(3), new_int(Some(1), 3, 1, 9), "space 9, which does not exist"),
+        (1, None, rec(artifact, 3), D::CreateArtifact { key: "k".into(), branch: 1, space: 9 }, "space 9"),
+        (1, None, rec(artifact, 1), D::Delete, "value 1 is still linked"),
+        (1, None, rec(run, 2), D::Delete, "value 1 is still linked"),
+        (1, None, rec(run, 1), D::Delete, "records were created under it"),
+        (1, None, rec(feature, 1), D::Delete, "values of it remain"),
+        (1, None, vref(1), D::BranchChange { from: -1, to: 1 }, "it is on branch 1"),
+        (1, None, vref(1), D::BranchChange { from: 1, to: 9 }, "branch 9, which does not exist"),
+        (1, None, vref(1), D::SpaceChange { from: 1, to: 9 }, "space 9, which does not exist"),
+        (1, None, vref(1), D::SpaceChange { from: 2, to: 1 }, "it is in space 1"),
+        (1, None, rec(branch, 1), D::Merge { moved: vec![] }, "not an open user branch"),
+        (1, None, rec(branch, 5), D::Merge { moved: vec![] }, "not an open user branch"),
+        (1, None, rec(branch, 4), D::Merge { moved: vec![vref(1)] }, "it is on branch 1"),
+        (1, None, rec(space, 9), D::Grant { user: 2, role: Some(fvstore::Role::Read) }, "space 9"),
+        (1, None, rec(space, 2), D::Grant { user: 9, role: Some(fvstore::Role::Read) }, "user 9"),
+        (1, None, rec(run, 3), D::RunFinish, "finished a second time"),
+    ];
+    let seq = store.head().0 + 1;
+    for (actor, under, record, data, what) in cases {
+        let label = format!("{record:?} {data:?} by {actor} under {under:?}");
+        match import_appended(&store, actor, under, record, data) {
+            Err(Error::Corruption { at, reason }) => {
+                assert_eq!(at, Some(seq), "{label}");
+                assert!(reason.contains(what), "{label}: {reason:?} does not say {what:?}");
+            }
+            Err(other) => panic!("{label}: expected Corruption, got {other}"),
+            Ok(s) => panic!("{label}: imported (head {})", s.head().0),
+        }
+    }
+}

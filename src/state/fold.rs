@@ -1,6 +1,8 @@
 //! The fold: applies one event to the state. It is pure (no I/O, no clock, no randomness) and
 //! never fails on an event the command layer produced; an `Err` means the log holds an event
-//! that does not fit the state, i.e. the stored log is damaged.
+//! that does not fit the state, i.e. the stored log (or an imported export) is damaged or
+//! forged. Events read from a log or an export are first checked for the records they name
+//! (`refs`).
 
 use super::id_set::IdSet;
 use super::links::LinkMeta;
@@ -27,9 +29,10 @@ impl State {
         self.apply(e, true)
     }
 
-    /// Folds an event the command layer has just drafted against this very state: the check
-    /// that only a forged log can fail (a value's dedup key is new) was made before the event
-    /// existed, and repeating it cost a random probe of the dedup table per created value. The
+    /// Folds an event the command layer has just drafted against this very state: the checks
+    /// that only a forged log can fail (a value's dedup key is new, the records it names exist)
+    /// were made before the event existed, and repeating the first cost a random probe of the
+    /// dedup table per created value. The
     /// resulting state is the same. (That a value's hash is its content's is checked where
     /// events are decoded, from the log or an export, for both.)
     pub(crate) fn fold_live(&mut self, e: &Event) -> Result<(), FoldError> {
@@ -37,6 +40,9 @@ impl State {
     }
 
     fn apply(&mut self, e: &Event, untrusted: bool) -> Result<(), FoldError> {
+        if untrusted {
+            self.check_refs(e)?;
+        }
         let id = e.record.id;
         if let (
             Some(run),
@@ -224,6 +230,9 @@ impl State {
         // Ids fit 32 bits: `ValueRec::new` refused any that does not.
         self.dedup.insert(dedup_key(v.feature(), &v.hash), id as u32);
         if self.defer_indexes {
+            if let Some(f) = v.feature() {
+                *self.deferred_feature_values.entry(f).or_default() += 1;
+            }
             return;
         }
         self.by_feature.entry(v.feature()).or_default().insert_entry(ValueIndex::entry_of(id, v));
@@ -247,6 +256,9 @@ impl State {
                     self.links.remove(id, h);
                 }
                 if self.defer_indexes {
+                    if let Some(n) = v.feature().and_then(|f| self.deferred_feature_values.get_mut(&f)) {
+                        *n = n.saturating_sub(1);
+                    }
                     return Ok(());
                 }
                 remove_from(&mut self.by_branch, v.branch(), id);

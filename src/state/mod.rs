@@ -10,6 +10,7 @@ mod int_set;
 mod links;
 mod rebuild;
 mod records;
+mod refs;
 mod value_index;
 mod word_hash;
 
@@ -74,6 +75,9 @@ pub(crate) struct State {
     /// While set (a replay from the first event), the fold keeps `values` and `dedup` only;
     /// `end_replay` then builds the other value indexes in one pass.
     pub defer_indexes: bool,
+    /// While `defer_indexes` is set, the live values of each feature (`by_feature` is not
+    /// kept then): a feature may only be deleted without values (`refs`).
+    pub deferred_feature_values: WordMap<u64, u32>,
 }
 
 impl Default for State {
@@ -117,6 +121,7 @@ impl State {
             head: [0; 32],
             last_at: i64::MIN,
             defer_indexes: false,
+            deferred_feature_values: WordMap::default(),
         };
         s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
         s.user_by_handle.insert("anonymous".into(), 1);
@@ -157,7 +162,17 @@ impl State {
     /// Ends a replay: builds the indexes `begin_replay` deferred.
     pub fn end_replay(&mut self) {
         if std::mem::take(&mut self.defer_indexes) {
+            self.deferred_feature_values = WordMap::default();
             self.rebuild_value_indexes(false);
+        }
+    }
+
+    /// Has this feature any live value?
+    pub(crate) fn feature_has_values(&self, feature: u64) -> bool {
+        if self.defer_indexes {
+            self.deferred_feature_values.get(&feature).is_some_and(|n| *n > 0)
+        } else {
+            self.by_feature.get(&Some(feature)).is_some_and(|ix| !ix.is_empty())
         }
     }
 

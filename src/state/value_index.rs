@@ -227,6 +227,11 @@ impl ValueIndex {
         }
     }
 
+    /// Does the index hold no value at all?
+    pub fn is_empty(&self) -> bool {
+        self.ints.is_empty() && self.floats.is_empty() && self.rest.is_empty() && self.unordered.is_empty()
+    }
+
     /// Does the index hold a float / an int?
     pub fn has_floats(&self) -> bool {
         !self.floats.is_empty()
