@@ -200,7 +200,7 @@ mod tests {
     /// With the value indexes kept (a replay after a snapshot) and deferred (a replay from the
     /// first event, an import), a feature is deleted only once its values are gone.
     #[test]
-    fn a_feature_is_deleted_only_without_values_whether_indexes_are_deferred_or_not() {
+    fn a_feature_is_deleted_only_without_values_whether_indexes_are_deferred_or_not() -> Result<(), FoldError> {
         for deferred in [false, true] {
             let mut s = State::new();
             if deferred {
@@ -215,16 +215,17 @@ mod tests {
                 branch: 1,
                 space: 1,
             };
-            s.fold(&event(1, RecordType::Feature, 1, feature)).unwrap();
+            s.fold(&event(1, RecordType::Feature, 1, feature))?;
             let value = crate::codec::canonical(&Value::Int(7));
             let hash = *blake3::hash(&value).as_bytes();
             let create = EventData::CreateValue { feature: Some(1), value, hash, branch: 1, space: 1 };
-            s.fold(&event(2, RecordType::Value, 1, create)).unwrap();
+            s.fold(&event(2, RecordType::Value, 1, create))?;
             let early = s.fold(&event(3, RecordType::Feature, 1, EventData::Delete));
             assert!(early.is_err_and(|why| why.contains("values of it remain")), "deferred: {deferred}");
-            s.fold(&event(3, RecordType::Value, 1, EventData::Delete)).unwrap();
-            s.fold(&event(4, RecordType::Feature, 1, EventData::Delete)).unwrap();
+            s.fold(&event(3, RecordType::Value, 1, EventData::Delete))?;
+            s.fold(&event(4, RecordType::Feature, 1, EventData::Delete))?;
             assert!(!s.features.contains_key(&1));
         }
+        Ok(())
     }
 }
