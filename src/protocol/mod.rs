@@ -54,6 +54,7 @@ impl Exec {
             Some(_) => return Err(err!(InvalidInput, "field 'op' must be a string")),
             None => return Err(err!(InvalidInput, "a request needs an \"op\" field")),
         };
+        ops::check_op(op)?;
         let ctx = self.context(map.get("as"))?;
         let session = self.store.with_context(ctx);
         ops::run(self, &session, &Args::new(op, map))
