@@ -127,10 +127,11 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
         }
         "get" => {
             a.allow(&["id", "where"])?;
-            if a.has("id") {
-                Ok(render::value(&s.get(a.u64("id")?)?))
-            } else {
-                Ok(render::value(&s.get_where(&query(a)?)?))
+            match (a.has("id"), a.has("where")) {
+                (true, false) => Ok(render::value(&s.get(a.u64("id")?)?)),
+                (false, true) => Ok(render::value(&s.get_where(&query(a)?)?)),
+                (true, true) => Err(err!(InvalidInput, "op 'get' takes either 'id' or 'where', not both")),
+                (false, false) => Err(err!(InvalidInput, "op 'get' needs the field 'id' or the field 'where'")),
             }
         }
         "filter" => {
