@@ -287,14 +287,8 @@ fn import_refuses_rechained_events_that_name_missing_or_wrong_records() {
     use fvstore::EventData as D;
     let store = reference_base();
     let rec = |kind, id| RecordRef { kind, id };
-    let (value, run, feature, artifact, branch, space) = (
-        RecordType::Value,
-        RecordType::Run,
-        RecordType::Feature,
-        RecordType::Artifact,
-        RecordType::Branch,
-        RecordType::Space,
-    );
+    let (run, feature, artifact, branch, space) =
+        (RecordType::Run, RecordType::Feature, RecordType::Artifact, RecordType::Branch, RecordType::Space);
     // The control: a valid event forged the same way imports.
     let ok = import_appended(&store, 1, Some(2), vref(2), D::Link { host: Host::Artifact(1) });
     assert!(ok.is_ok(), "a valid appended event was refused: {:?}", ok.err());
