@@ -228,7 +228,7 @@ impl Plan {
             if self.ids.is_none() && self.hashes.is_none() {
                 let mut ids = Vec::new();
                 let mut exact = true;
-                for set in fs.iter().filter_map(|f| s.by_feature.get(f)) {
+                for (f, set) in fs.iter().filter_map(|f| s.by_feature.get(f).map(|set| (*f, set))) {
                     match exact_int_range(set, &self.tests) {
                         Some(more) => ids.extend(more),
                         None => {
@@ -238,6 +238,7 @@ impl Plan {
                                 .iter()
                                 .find_map(|t| index_point(set, t))
                                 .or_else(|| index_range(set, &self.tests))
+                                .or_else(|| key_path_point(s, f, set, &self.tests))
                             {
                                 Some(more) => ids.extend(more),
                                 None => ids.extend(set.ids()),
@@ -315,6 +316,35 @@ fn index_point(set: &ValueIndex, t: &ValueTest) -> Option<Vec<u64>> {
         (Op::In, Value::List(items)) if items.iter().all(plain) => Some(items.iter().flat_map(collect).collect()),
         _ => None,
     }
+}
+
+/// Ids whose part at a key path may equal an `eq`/`in` operand, from the feature's key-path
+/// index (built here on a path's first query).
+fn key_path_point(s: &State, feature: Option<u64>, set: &ValueIndex, tests: &[ValueTest]) -> Option<Vec<u64>> {
+    let t = tests.iter().find(|t| !t.path.is_empty() && matches!(t.op, Op::Eq | Op::In))?;
+    let operands: &[Value] = match (&t.op, &t.operand) {
+        (Op::In, Value::List(items)) => items,
+        (Op::In, _) => return Some(Vec::new()),
+        (_, o) => std::slice::from_ref(o),
+    };
+    // Each operand's canonical bytes, and for an ISO date (datetime) string those of the date
+    // (datetime) it names, which `eq_match` lets it equal.
+    let mut wanted = Vec::with_capacity(operands.len());
+    for o in operands {
+        wanted.push(codec::canonical(o));
+        if let Value::Str(text) = o {
+            if let Some(d) = parse_date(text) {
+                wanted.push(codec::canonical(&Value::Date(d)));
+            }
+            if let Ok(dt) = parse_datetime(text) {
+                wanted.push(codec::canonical(&Value::DateTime(dt)));
+            }
+        }
+    }
+    Some(
+        s.key_paths
+            .lookup(feature, &t.path, &wanted, || set.ids().filter_map(|id| s.value(id).map(|v| (id, v))).collect()),
+    )
 }
 
 /// The ids the value tests accept, read from the index alone where it can tell exactly: every

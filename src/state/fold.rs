@@ -227,6 +227,7 @@ impl State {
     }
 
     pub(crate) fn index_value(&mut self, id: u64, v: &ValueRec) {
+        self.key_paths.created(id, v);
         // Ids fit 32 bits: `ValueRec::new` refused any that does not.
         self.dedup.insert(dedup_key(v.feature(), &v.hash), id as u32);
         if self.defer_indexes {
@@ -251,6 +252,7 @@ impl State {
                 let v = self.values.get_mut(idx).and_then(Option::take).ok_or_else(|| missing("value", id))?;
                 self.value_count -= 1;
                 self.dedup.remove(dedup_key(v.feature(), &v.hash), id as u32);
+                self.key_paths.deleted(id, &v);
                 let hosts: Vec<_> = self.links.hosts_of(id).collect();
                 for h in hosts {
                     self.links.remove(id, h);

@@ -7,6 +7,7 @@ mod dedup;
 mod fold;
 mod id_set;
 mod int_set;
+mod key_paths;
 mod links;
 mod rebuild;
 mod records;
@@ -16,6 +17,7 @@ mod word_hash;
 
 pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
+pub(crate) use key_paths::KeyPaths;
 pub(crate) use links::{LinkMeta, Links};
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub(crate) use records::{NewValue, StoredValue, ValueRec};
@@ -78,6 +80,8 @@ pub(crate) struct State {
     /// While `defer_indexes` is set, the live values of each feature (`by_feature` is not
     /// kept then): a feature may only be deleted without values (`refs`).
     pub deferred_feature_values: WordMap<u64, u32>,
+    /// Equality indexes on key paths into dicts, built by the queries that need them.
+    pub key_paths: KeyPaths,
 }
 
 impl Default for State {
@@ -122,6 +126,7 @@ impl State {
             last_at: i64::MIN,
             defer_indexes: false,
             deferred_feature_values: WordMap::default(),
+            key_paths: KeyPaths::default(),
         };
         s.users.insert(1, User { id: 1, handle: "anonymous".into(), created_at: 0 });
         s.user_by_handle.insert("anonymous".into(), 1);

@@ -15,6 +15,7 @@ impl State {
     /// index (sort, bulk build) is built on a second thread while this one builds the others
     /// and fills the dedup table; the records are only read meanwhile.
     pub(crate) fn rebuild_value_indexes(&mut self, with_dedup: bool) {
+        self.key_paths.clear();
         let values = &self.values;
         let (by_feature, others) = std::thread::scope(|scope| {
             let ordered = scope.spawn(|| feature_index(values));
