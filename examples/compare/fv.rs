@@ -127,6 +127,8 @@ pub struct OnFixture {
     pub create: f64,
     pub range: f64,
     pub keypath: f64,
+    /// The first key-path query, which builds the path's index, in seconds.
+    pub keypath_first_s: f64,
 }
 
 /// W1 hits, W5 queries and W2 creates on the big fixture, opened buffered with the default
@@ -150,6 +152,10 @@ pub fn on_fixture(path: &Path, args: &Args) -> OnFixture {
         assert_eq!(got, 100);
         1
     });
+    let first = Instant::now();
+    let q = Query::new().filter("feature", "params").filter("value__batch", 0i64);
+    assert_eq!(me.filter(&q).expect("key path").len(), 1);
+    let keypath_first_s = first.elapsed().as_secs_f64();
     let keypath = rate("fvstore W5 key path", 1, args.window, |t, i| {
         let x = (mix(t, i) % args.dicts) as i64;
         let q = Query::new().filter("feature", "params").filter("value__batch", x);
@@ -163,7 +169,7 @@ pub fn on_fixture(path: &Path, args: &Args) -> OnFixture {
         assert!(!existed);
         1
     });
-    OnFixture { hit1, hit2, create, range, keypath }
+    OnFixture { hit1, hit2, create, range, keypath, keypath_first_s }
 }
 
 /// Child jobs for profilers: one workload alone on the big fixture, for `--seconds`.
