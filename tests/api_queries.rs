@@ -558,15 +558,16 @@ fn int_ranges_stay_exact_through_out_of_order_creates_and_deletes() {
 }
 
 /// Key-path equality (`value__a = x`, `value__a__in`) answers from an index built by a path's
-/// first query and kept by every later create and delete; checked against a filter over the
-/// values kept here, through creates, deletes (trash and purge), a second indexed path, values
-/// of another feature and without one, and a reopen.
+/// first query and kept by every later create and delete, per feature and (with no feature
+/// named) over all values; checked against a filter over the dicts kept here, through
+/// creates, deletes (trash and purge), two paths, values of two features and without one,
+/// ints and strings beside them, and a reopen.
 #[test]
 fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng::new(77);
-    // What each live dict holds at paths `a` and `b__c` (None where it lacks the path).
-    type Live = std::collections::BTreeMap<u64, (Option<Value>, Option<Value>)>;
+    // Each live dict's feature and what it holds at paths `a` and `b__c` (None: no such path).
+    type Live = std::collections::BTreeMap<u64, (Option<&'static str>, Option<Value>, Option<Value>)>;
     let mut live: Live = Live::new();
     let leaf = |rng: &mut Rng| -> Option<Value> {
         match rng.below(7) {
@@ -578,7 +579,7 @@ fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
             _ => Some(Value::Int(rng.below(5) as i64)),
         }
     };
-    let make = |rng: &mut Rng, live: &mut Live, s: &Session, feature: Option<&str>| {
+    let make = |rng: &mut Rng, live: &mut Live, s: &Session, feature: Option<&'static str>| {
         let (a, c) = (leaf(rng), leaf(rng));
         let mut m = std::collections::BTreeMap::new();
         if let Some(a) = &a {
@@ -590,9 +591,10 @@ fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
         m.insert("n".to_string(), Value::Int(rng.next() as i64 >> 1)); // distinct dicts
         let (rec, existed) = s.get_or_create(feature.map(Into::into), Value::Dict(m)).unwrap();
         assert!(!existed);
-        if feature == Some("d") {
-            live.insert(rec.id, (a, c));
-        }
+        live.insert(rec.id, (feature, a, c));
+        // Scalars beside the dicts, which no key path reaches.
+        s.get_or_create(None, Value::Int(rng.next() as i64 >> 1)).unwrap();
+        s.get_or_create(None, Value::Str(format!("a{}", rng.next()))).unwrap();
     };
     let operands: Vec<Value> = vec![
         Value::Int(0),
@@ -607,27 +609,36 @@ fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
     ];
     let matched = std::cell::Cell::new(0);
     let check_all = |s: &Session, live: &Live, when: &str| {
-        for (key, at) in [("value__a", 0), ("value__b__c", 1)] {
-            for o in &operands {
-                let eq = |v: &Option<Value>| match (v, o) {
-                    (Some(Value::Date(d)), Value::Str(text)) => text == "2024-10-05" && *d == 20_001,
-                    (Some(v), o) => v == o,
-                    (None, _) => false,
-                };
-                let want: Vec<u64> =
-                    live.iter().filter(|(_, l)| eq(if at == 0 { &l.0 } else { &l.1 })).map(|(id, _)| *id).collect();
-                let got = ids(s, &q().filter("feature", "d").filter(key, o.clone()));
-                assert_eq!(got, want, "{when}: {key} = {o:?}");
-                matched.set(matched.get() + got.len());
+        for scope in [Some("d"), None] {
+            let base = || match scope {
+                Some(f) => q().filter("feature", f),
+                None => q(),
+            };
+            let in_scope = |f: &Option<&str>| scope.is_none() || *f == scope;
+            for (key, at) in [("value__a", 0), ("value__b__c", 1)] {
+                let part =
+                    |l: &(Option<&str>, Option<Value>, Option<Value>)| if at == 0 { l.1.clone() } else { l.2.clone() };
+                for o in &operands {
+                    let eq = |v: Option<Value>| match (v, o) {
+                        (Some(Value::Date(d)), Value::Str(text)) => text == "2024-10-05" && d == 20_001,
+                        (Some(v), o) => v == *o,
+                        (None, _) => false,
+                    };
+                    let want: Vec<u64> =
+                        live.iter().filter(|(_, l)| in_scope(&l.0) && eq(part(l))).map(|(id, _)| *id).collect();
+                    let got = ids(s, &base().filter(key, o.clone()));
+                    assert_eq!(got, want, "{when}: {scope:?} {key} = {o:?}");
+                    matched.set(matched.get() + got.len());
+                }
+                let pair = vec![Value::Int(1), Value::Str("s2".into())];
+                let want: Vec<u64> = live
+                    .iter()
+                    .filter(|(_, l)| in_scope(&l.0) && part(l).is_some_and(|v| pair.contains(&v)))
+                    .map(|(id, _)| *id)
+                    .collect();
+                let got = ids(s, &base().filter(&format!("{key}__in"), Value::List(pair.clone())));
+                assert_eq!(got, want, "{when}: {scope:?} {key}__in");
             }
-            let pair = vec![Value::Int(1), Value::Str("s2".into())];
-            let want: Vec<u64> = live
-                .iter()
-                .filter(|(_, l)| (if at == 0 { &l.0 } else { &l.1 }).as_ref().is_some_and(|v| pair.contains(v)))
-                .map(|(id, _)| *id)
-                .collect();
-            let got = ids(s, &q().filter("feature", "d").filter(&format!("{key}__in"), Value::List(pair.clone())));
-            assert_eq!(got, want, "{when}: {key}__in");
         }
     };
     {
@@ -643,14 +654,13 @@ fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
         for round in 0..3 {
             let doomed: Vec<u64> = live.keys().copied().filter(|id| id % 5 == round).collect();
             for id in doomed {
+                // Trashed: out of the default branch filter, though still in the indexes;
+                // every other one purged as well.
                 s.delete(value_ref(id), false).unwrap();
                 if id % 2 == 0 {
                     s.delete(value_ref(id), true).unwrap();
-                    live.remove(&id);
-                } else {
-                    // Trashed: out of the default branch filter, but still in the index.
-                    live.remove(&id);
                 }
+                live.remove(&id);
             }
             for i in 0..60 {
                 make(&mut rng, &mut live, &s, [Some("d"), Some("other"), None][i % 3]);
@@ -660,6 +670,6 @@ fn key_path_equality_matches_a_filter_through_creates_deletes_and_a_reopen() {
     }
     let store = reopen(dir.path(), buffered());
     check_all(&store.session(), &live, "after a reopen");
-    // Each of the five checks found something for most operands (not a test of empty answers).
-    assert!(matched.get() > 300, "only {} matches in all", matched.get());
+    // Most operands found something (this is not a test of empty answers).
+    assert!(matched.get() > 1_000, "only {} matches in all", matched.get());
 }

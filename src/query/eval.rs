@@ -7,7 +7,7 @@ use crate::codec;
 use crate::command::Session;
 use crate::error::{err, Result};
 use crate::event::Host;
-use crate::state::{IdSet, State, ValueIndex, ValueRec, ValueRecord};
+use crate::state::{IdSet, KeyPathScope, State, ValueIndex, ValueRec, ValueRecord};
 use crate::store::Context;
 use crate::value::{cmp_loose, parse_date, parse_datetime, range_cmp, Value};
 use std::cmp::Ordering;
@@ -238,8 +238,11 @@ impl Plan {
                                 .iter()
                                 .find_map(|t| index_point(set, t))
                                 .or_else(|| index_range(set, &self.tests))
-                                .or_else(|| key_path_point(s, f, set, &self.tests))
-                            {
+                                .or_else(|| {
+                                    key_path_point(s, KeyPathScope::Feature(f), &self.tests, || {
+                                        set.ids().filter_map(|id| s.value(id).map(|v| (id, v))).collect()
+                                    })
+                                }) {
                                 Some(more) => ids.extend(more),
                                 None => ids.extend(set.ids()),
                             }
@@ -274,6 +277,14 @@ impl Plan {
         }
         if let Some(Some(r)) = self.run {
             return s.by_run.get(&r).map(|set| set.iter().collect()).unwrap_or_default();
+        }
+        // A key path into the dicts of any feature: the values that may hold one are lists and
+        // dicts, a scan of every value to build its index once.
+        let any = key_path_point(s, KeyPathScope::Any, &self.tests, || {
+            s.all_values().filter(|(_, v)| v.is_list_or_dict()).collect()
+        });
+        if let Some(ids) = any {
+            return ids;
         }
         if let Some(c) = &self.creators {
             return c.iter().flat_map(|u| s.by_creator.get(u).into_iter().flat_map(IdSet::iter)).collect();
@@ -318,9 +329,14 @@ fn index_point(set: &ValueIndex, t: &ValueTest) -> Option<Vec<u64>> {
     }
 }
 
-/// Ids whose part at a key path may equal an `eq`/`in` operand, from the feature's key-path
-/// index (built here on a path's first query).
-fn key_path_point(s: &State, feature: Option<u64>, set: &ValueIndex, tests: &[ValueTest]) -> Option<Vec<u64>> {
+/// Ids whose part at a key path may equal an `eq`/`in` operand, from the key-path index of
+/// `scope` (built here from `values` by a path's first query).
+fn key_path_point<'s>(
+    s: &'s State,
+    scope: KeyPathScope,
+    tests: &[ValueTest],
+    values: impl FnOnce() -> Vec<(u64, &'s ValueRec)>,
+) -> Option<Vec<u64>> {
     let t = tests.iter().find(|t| !t.path.is_empty() && matches!(t.op, Op::Eq | Op::In))?;
     let operands: &[Value] = match (&t.op, &t.operand) {
         (Op::In, Value::List(items)) => items,
@@ -341,10 +357,7 @@ fn key_path_point(s: &State, feature: Option<u64>, set: &ValueIndex, tests: &[Va
             }
         }
     }
-    Some(
-        s.key_paths
-            .lookup(feature, &t.path, &wanted, || set.ids().filter_map(|id| s.value(id).map(|v| (id, v))).collect()),
-    )
+    Some(s.key_paths.lookup(scope, &t.path, &wanted, values))
 }
 
 /// The ids the value tests accept, read from the index alone where it can tell exactly: every

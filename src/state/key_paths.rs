@@ -17,7 +17,23 @@ use std::hash::{Hash, Hasher};
 /// by its next query), so a stream of one-off paths cannot grow memory without bound.
 const MAX_INDEXES: usize = 32;
 
-type Key = (Option<u64>, Vec<String>);
+/// The values an index covers: one feature's (`None`: those without a feature), or all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    Feature(Option<u64>),
+    Any,
+}
+
+impl Scope {
+    fn covers(self, v: &ValueRec) -> bool {
+        match self {
+            Scope::Feature(f) => f == v.feature(),
+            Scope::Any => true,
+        }
+    }
+}
+
+type Key = (Scope, Vec<String>);
 
 /// The ids of the values whose part at the path hashes alike: nearly always one.
 #[derive(Debug)]
@@ -101,17 +117,17 @@ fn find(index: &PathIndex, wanted: &[Vec<u8>]) -> Vec<u64> {
 }
 
 impl KeyPaths {
-    /// Ids of the feature's values whose part at `path` has one of the canonical encodings
+    /// Ids of the values in `scope` whose part at `path` has one of the canonical encodings
     /// `wanted` (a superset: the caller tests each), building the path's index from `values`
-    /// (the feature's ids, with their records) if it is not there yet.
+    /// (the scope's values that may hold the path, with their ids) if it is not there yet.
     pub fn lookup<'v>(
         &self,
-        feature: Option<u64>,
+        scope: Scope,
         path: &[String],
         wanted: &[Vec<u8>],
         values: impl FnOnce() -> Vec<(u64, &'v ValueRec)>,
     ) -> Vec<u64> {
-        let key = (feature, path.to_vec());
+        let key = (scope, path.to_vec());
         if let Some(index) = self.indexes.read().get(&key) {
             return find(index, wanted);
         }
@@ -133,14 +149,14 @@ impl KeyPaths {
         all.get(&key).map(|index| find(index, wanted)).unwrap_or_default()
     }
 
-    /// A value was created: every index of its feature takes it.
+    /// A value was created: every index whose scope covers it takes it.
     pub fn created(&mut self, id: u64, v: &ValueRec) {
         let indexes = self.indexes.get_mut();
         if indexes.is_empty() {
             return;
         }
-        for ((feature, path), index) in indexes.iter_mut() {
-            if *feature == v.feature() {
+        for ((scope, path), index) in indexes.iter_mut() {
+            if scope.covers(v) {
                 if let Some(bytes) = v.bytes_at(path) {
                     add(index, bytes, id as u32);
                 }
@@ -148,11 +164,11 @@ impl KeyPaths {
         }
     }
 
-    /// A value was deleted: every index of its feature lets it go.
+    /// A value was deleted: every index whose scope covers it lets it go.
     pub fn deleted(&mut self, id: u64, v: &ValueRec) {
         let indexes = self.indexes.get_mut();
-        for ((feature, path), index) in indexes.iter_mut() {
-            if *feature == v.feature() {
+        for ((scope, path), index) in indexes.iter_mut() {
+            if scope.covers(v) {
                 if let Some(bytes) = v.bytes_at(path) {
                     take_out(index, bytes, id as u32);
                 }
@@ -198,19 +214,20 @@ mod tests {
         let five = crate::codec::canonical(&Value::Int(5));
         let (one, two) = (dict_rec(1, 5, 1), dict_rec(2, 6, 1));
         let mut paths = KeyPaths::default();
-        let got = paths.lookup(Some(1), &path, std::slice::from_ref(&five), || vec![(1, &one), (2, &two)]);
+        let got =
+            paths.lookup(Scope::Feature(Some(1)), &path, std::slice::from_ref(&five), || vec![(1, &one), (2, &two)]);
         assert_eq!(got, vec![1]);
         let three = dict_rec(3, 5, 1);
         paths.created(3, &three);
         let other = dict_rec(4, 5, 2);
         paths.created(4, &other);
-        let lookup = |p: &KeyPaths| p.lookup(Some(1), &path, std::slice::from_ref(&five), Vec::new);
+        let lookup = |p: &KeyPaths| p.lookup(Scope::Feature(Some(1)), &path, std::slice::from_ref(&five), Vec::new);
         assert_eq!(lookup(&paths), vec![1, 3]);
         paths.deleted(1, &one);
         assert_eq!(lookup(&paths), vec![3]);
         paths.deleted(3, &three);
         assert_eq!(lookup(&paths), Vec::<u64>::new());
         paths.clear();
-        assert_eq!(paths.lookup(Some(1), &path, &[five], || vec![(2, &two)]), Vec::<u64>::new());
+        assert_eq!(paths.lookup(Scope::Feature(Some(1)), &path, &[five], || vec![(2, &two)]), Vec::<u64>::new());
     }
 }

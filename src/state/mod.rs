@@ -17,7 +17,7 @@ mod word_hash;
 
 pub(crate) use dedup::dedup_key;
 pub(crate) use id_set::IdSet;
-pub(crate) use key_paths::KeyPaths;
+pub(crate) use key_paths::{KeyPaths, Scope as KeyPathScope};
 pub(crate) use links::{LinkMeta, Links};
 pub use records::{Artifact, Branch, BranchStatus, Feature, Grant, Run, Space, User, ValueRecord};
 pub(crate) use records::{NewValue, StoredValue, ValueRec};
