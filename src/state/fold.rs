@@ -32,9 +32,9 @@ impl State {
     /// Folds an event the command layer has just drafted against this very state: the checks
     /// that only a forged log can fail (a value's dedup key is new, the records it names exist)
     /// were made before the event existed, and repeating the first cost a random probe of the
-    /// dedup table per created value. The
-    /// resulting state is the same. (That a value's hash is its content's is checked where
-    /// events are decoded, from the log or an export, for both.)
+    /// dedup table per created value. The resulting state is the same. (That a value's hash
+    /// is its content's is checked where events are decoded, from the log or an export, for
+    /// both.)
     pub(crate) fn fold_live(&mut self, e: &Event) -> Result<(), FoldError> {
         self.apply(e, false)
     }

@@ -244,8 +244,6 @@ impl ValueRec {
         self.value.get()
     }
 
-    /// The value at a dict key path (the whole value for an empty path), as `Value::at_path`
-    /// finds it; only that part of a dict is decoded.
     /// The canonical bytes of the part at a non-empty key path, if the value is a dict that
     /// has it (the key-path indexes are keyed by them).
     pub fn bytes_at(&self, path: &[String]) -> Option<&[u8]> {
@@ -256,6 +254,8 @@ impl ValueRec {
         }
     }
 
+    /// The value at a dict key path (the whole value for an empty path), as `Value::at_path`
+    /// finds it; only that part of a dict is decoded.
     pub fn value_at(&self, path: &[String]) -> Option<Value> {
         match (&self.value, path) {
             (_, []) => Some(self.value()),
