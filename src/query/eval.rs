@@ -194,8 +194,21 @@ fn intersect(prev: Option<Vec<u64>>, next: Vec<u64>) -> Vec<u64> {
 }
 
 impl Plan {
+    /// Has the query no id, hash or value test?
+    pub(super) fn has_no_id_hash_or_value_test(&self) -> bool {
+        self.tests.is_empty() && self.ids.is_none() && self.hashes.is_none()
+    }
+
+    /// The one feature the query names, if it names exactly one.
+    pub(super) fn the_feature(&self) -> Option<Option<u64>> {
+        match self.features.as_deref() {
+            Some([f]) => Some(*f),
+            _ => None,
+        }
+    }
+
     /// Every condition but the value tests, on one value.
-    fn accepts_but_tests(&self, s: &State, id: u64, v: &ValueRec) -> bool {
+    pub(super) fn accepts_but_tests(&self, s: &State, id: u64, v: &ValueRec) -> bool {
         s.can_read(self.user, v.space())
             && self.branches.contains(v.branch())
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&id))
@@ -464,6 +477,9 @@ fn rank_start(o: &Value) -> Option<Value> {
 
 /// The matching values and their ids, ordered and limited.
 pub(crate) fn run<'s>(s: &'s State, p: &Plan, q: &Query) -> Vec<(u64, &'s ValueRec)> {
+    if let Some(top) = super::top::by_value(s, p, q) {
+        return top;
+    }
     let (mut ids, exact) = p.candidates(s);
     ids.sort_unstable();
     ids.dedup();

@@ -5,6 +5,7 @@
 mod eval;
 mod hosts;
 mod parse;
+mod top;
 
 pub(crate) use parse::Cond;
 pub use parse::{BranchSel, Op, OrderBy};

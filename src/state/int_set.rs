@@ -220,6 +220,28 @@ impl Iterator for Range<'_> {
     }
 }
 
+/// The walk from its high end (a feature's top values first), merged the same way.
+impl DoubleEndedIterator for Range<'_> {
+    fn next_back(&mut self) -> Option<Key> {
+        if self.added.is_none() && self.removed.is_none() {
+            return self.sorted.next_back().copied();
+        }
+        loop {
+            // A cloned tree walk is two handles: peeking its back end costs nothing more.
+            let last_added = self.added.as_ref().and_then(|a| a.clone().next_back().copied());
+            let next = match (self.sorted.as_slice().last().copied(), last_added) {
+                (Some(s), Some(a)) if a > s => self.added.as_mut().and_then(DoubleEndedIterator::next_back).copied(),
+                (Some(_), _) => self.sorted.next_back().copied(),
+                (None, _) => return self.added.as_mut().and_then(DoubleEndedIterator::next_back).copied(),
+            };
+            match (next, self.removed) {
+                (Some(k), Some(r)) if r.contains(&k) => continue,
+                _ => return next,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,7 +288,10 @@ mod tests {
             for (lk, lh, li, uk, uh, ui) in ranges {
                 let (l, u) = (bound(lk, (lh, li)), bound(uk, (uh, ui)));
                 let want: Vec<Key> = if nonempty(&l, &u) { model.range((l, u)).copied().collect() } else { vec![] };
-                prop_assert_eq!(set.range(l, u).collect::<Vec<_>>(), want);
+                prop_assert_eq!(set.range(l, u).collect::<Vec<_>>(), want.clone());
+                let mut back: Vec<Key> = set.range(l, u).rev().collect();
+                back.reverse();
+                prop_assert_eq!(back, want);
             }
             prop_assert_eq!(set.range(Bound::Unbounded, Bound::Unbounded).collect::<Vec<_>>(), model.iter().copied().collect::<Vec<_>>());
         }

@@ -241,6 +241,23 @@ impl ValueIndex {
         !self.ints.is_empty()
     }
 
+    /// The plain values' ids in the query ordering (as `range` gives them).
+    pub fn ordered_ids(&self) -> std::vec::IntoIter<u64> {
+        self.range(Bound::Unbounded, Bound::Unbounded)
+    }
+
+    /// For an index of ints alone (the common case), the same walk without collecting it
+    /// first, from either end: a top ten reads ten entries.
+    pub fn int_ids(&self) -> Option<impl DoubleEndedIterator<Item = u64> + '_> {
+        (self.floats.is_empty() && self.rest.is_empty())
+            .then(|| self.ints.range(Bound::Unbounded, Bound::Unbounded).map(|(_, id)| u64::from(id)))
+    }
+
+    /// The ids of nulls, lists and dicts, by id.
+    pub fn unordered_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.unordered.iter()
+    }
+
     /// Every id: the plain values in the query ordering, then nulls, lists and dicts in id
     /// order. (Callers that need an order sort the answer themselves.)
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
