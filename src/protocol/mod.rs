@@ -55,9 +55,11 @@ impl Exec {
             None => return Err(err!(InvalidInput, "a request needs an \"op\" field")),
         };
         ops::check_op(op)?;
+        // Fields first, then the context: a malformed request is InvalidInput (SPEC §9) even
+        // when its `as` names a user or branch that does not exist.
+        let action = ops::prepare(&Args::new(op, map))?;
         let ctx = self.context(map.get("as"))?;
-        let session = self.store.with_context(ctx);
-        ops::run(self, &session, &Args::new(op, map))
+        action(&self.store.with_context(ctx))
     }
 
     /// Reads `"as": {"user", "run", "branch", "space"}`.

@@ -1,8 +1,9 @@
-//! One function per protocol op: read the fields, call the Rust API, render the result.
+//! One arm per protocol op. [`prepare`] reads and checks every field of a request, touching
+//! no store, and returns the [`Action`] that calls the Rust API in the acting session and
+//! renders the result.
 
 use super::args::Args;
 use super::render;
-use super::Exec;
 use crate::error::{err, Result};
 use crate::event::{Host, RecordRef, RecordType, Role};
 use crate::query::{BranchSel, Query};
@@ -59,15 +60,34 @@ pub(super) fn check_op(op: &str) -> Result<()> {
     }
 }
 
-pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
+/// A checked request, waiting for its acting session. Whatever depends on the store's state
+/// (resolving names, permissions, the records themselves) happens here, never field reading:
+/// it outlives the borrow of the request's `Args`, so the compiler refuses a late field read
+/// (as long as `prepare` takes a short `&Args`, not a `&'a Args<'a>`).
+pub(super) type Action<'a> = Box<dyn FnOnce(&Session) -> Result<Json> + 'a>;
+
+fn act<'a>(f: impl FnOnce(&Session) -> Result<Json> + 'a) -> Result<Action<'a>> {
+    Ok(Box::new(f))
+}
+
+fn array<T>(items: &[T], render: impl Fn(&T) -> Json) -> Json {
+    Json::Array(items.iter().map(render).collect())
+}
+
+/// Reads and checks every field of a request. It runs before the acting context is resolved,
+/// so a malformed request is `InvalidInput` whatever its `as` names (SPEC §9); each arm reads
+/// all its fields here, in the order that decides which error a request with several gets.
+pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
     match a.op {
         "create_user" => {
             a.allow(&["handle"])?;
-            Ok(render::user(&s.create_user(a.str("handle")?)?))
+            let handle = a.str("handle")?;
+            act(move |s| Ok(render::user(&s.create_user(handle)?)))
         }
         "create_space" => {
             a.allow(&["name"])?;
-            Ok(render::space(&s.create_space(a.str("name")?)?))
+            let name = a.str("name")?;
+            act(move |s| Ok(render::space(&s.create_space(name)?)))
         }
         "grant" => {
             a.allow(&["space", "user", "role"])?;
@@ -81,37 +101,45 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                     return Err(err!(ValidationError, "unknown role '{other}'; roles are admin, write, read and none"))
                 }
             };
-            let g = s.grant(a.reference("space")?, a.reference("user")?, role)?;
-            Ok(json!({"space": g.space_id, "user_id": g.user_id, "role": role_name}))
+            let (space, user) = (a.reference("space")?, a.reference("user")?);
+            act(move |s| {
+                let g = s.grant(space, user, role)?;
+                Ok(json!({"space": g.space_id, "user_id": g.user_id, "role": role_name}))
+            })
         }
         "create_branch" => {
             a.allow(&["name"])?;
-            Ok(render::branch(&s.create_branch(a.str("name")?)?))
+            let name = a.str("name")?;
+            act(move |s| Ok(render::branch(&s.create_branch(name)?)))
         }
         "merge_branch" => {
             a.allow(&["branch"])?;
-            Ok(json!({"moved": s.merge_branch(a.reference("branch")?)?}))
+            let branch = a.reference("branch")?;
+            act(move |s| Ok(json!({"moved": s.merge_branch(branch)?})))
         }
         "start_run" => {
             a.allow(&["name"])?;
-            Ok(render::run(&s.start_run(a.str("name")?)?))
+            let name = a.str("name")?;
+            act(move |s| Ok(render::run(&s.start_run(name)?)))
         }
         "finish_run" => {
             a.allow(&["run"])?;
-            Ok(render::run(&s.finish_run(a.u64("run")?)?))
+            let run = a.u64("run")?;
+            act(move |s| Ok(render::run(&s.finish_run(run)?)))
         }
         "create_feature" => {
             a.allow(&["name", "dtype", "nullable", "coerce"])?;
             let spec = FeatureSpec::new(a.str("name")?, a.str("dtype")?)
                 .nullable(a.bool_or("nullable", true)?)
                 .coerce(a.bool_or("coerce", false)?);
-            Ok(render::feature(&s.create_feature(&spec)?))
+            act(move |s| Ok(render::feature(&s.create_feature(&spec)?)))
         }
         "create_artifact" => {
             a.allow(&["key"])?;
-            Ok(render::artifact(&s.create_artifact(a.str("key")?)?))
+            let key = a.str("key")?;
+            act(move |s| Ok(render::artifact(&s.create_artifact(key)?)))
         }
-        "list" => list(s, a),
+        "list" => list(a),
         "get_or_create" => {
             a.allow(&["feature", "value"])?;
             let feature = match a.raw("feature")? {
@@ -122,14 +150,22 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 ),
             };
             let value = a.value("value")?;
-            let (rec, existed) = s.get_or_create(feature, value)?;
-            Ok(json!({"record": render::value(&rec), "existed": existed}))
+            act(move |s| {
+                let (rec, existed) = s.get_or_create(feature, value)?;
+                Ok(json!({"record": render::value(&rec), "existed": existed}))
+            })
         }
         "get" => {
             a.allow(&["id", "where"])?;
             match (a.has("id"), a.has("where")) {
-                (true, false) => Ok(render::value(&s.get(a.u64("id")?)?)),
-                (false, true) => Ok(render::value(&s.get_where(&query(a)?)?)),
+                (true, false) => {
+                    let id = a.u64("id")?;
+                    act(move |s| Ok(render::value(&s.get(id)?)))
+                }
+                (false, true) => {
+                    let q = query(a)?;
+                    act(move |s| Ok(render::value(&s.get_where(&q)?)))
+                }
                 (true, true) => Err(err!(InvalidInput, "op 'get' takes either 'id' or 'where', not both")),
                 (false, false) => Err(err!(InvalidInput, "op 'get' needs the field 'id' or the field 'where'")),
             }
@@ -143,35 +179,37 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             if let Some(n) = a.opt_u64("limit")? {
                 q = q.limit(usize::try_from(n).unwrap_or(usize::MAX));
             }
-            Ok(Json::Array(s.filter(&q)?.iter().map(render::value).collect()))
+            act(move |s| Ok(array(&s.filter(&q)?, render::value)))
         }
         "count" => {
             a.allow(&["where"])?;
-            Ok(json!(s.count(&query(a)?)?))
+            let q = query(a)?;
+            act(move |s| Ok(json!(s.count(&q)?)))
         }
         "delete" => {
             a.allow(&["id", "permanent", "type"])?;
-            let r = target(a)?;
-            let outcome = s.delete(r, a.bool_or("permanent", false)?)?;
-            Ok(json!({"id": r.id, "outcome": outcome.as_str()}))
+            let (r, permanent) = (target(a)?, a.bool_or("permanent", false)?);
+            act(move |s| Ok(json!({"id": r.id, "outcome": s.delete(r, permanent)?.as_str()})))
         }
         "restore" => {
             a.allow(&["id", "type"])?;
-            Ok(render::record(&s.restore(target(a)?)?))
+            let r = target(a)?;
+            act(move |s| Ok(render::record(&s.restore(r)?)))
         }
         "set_branch" => {
             a.allow(&["id", "branch", "type"])?;
-            Ok(render::record(&s.set_branch(target(a)?, a.reference("branch")?)?))
+            let (r, branch) = (target(a)?, a.reference("branch")?);
+            act(move |s| Ok(render::record(&s.set_branch(r, branch)?)))
         }
         "move_space" => {
             a.allow(&["id", "space", "type"])?;
-            Ok(render::record(&s.move_space(target(a)?, a.reference("space")?)?))
+            let (r, space) = (target(a)?, a.reference("space")?);
+            act(move |s| Ok(render::record(&s.move_space(r, space)?)))
         }
         "link" | "unlink" => {
             a.allow(&["id", "artifact", "run"])?;
-            let (id, h) = (a.u64("id")?, host(a)?);
-            let rec = if a.op == "link" { s.link(id, h)? } else { s.unlink(id, h)? };
-            Ok(render::value(&rec))
+            let (id, h, link) = (a.u64("id")?, host(a)?, a.op == "link");
+            act(move |s| Ok(render::value(&if link { s.link(id, h)? } else { s.unlink(id, h)? })))
         }
         "add_values" | "set_values" => {
             a.allow(&["artifact", "run", "values"])?;
@@ -181,19 +219,24 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
                 .collect::<Result<Vec<(String, Value)>>>()?;
-            let recs = if a.op == "add_values" { s.add_values(h, &values)? } else { s.set_values(h, &values)? };
-            Ok(Json::Array(recs.iter().map(render::value).collect()))
+            let add = a.op == "add_values";
+            act(move |s| {
+                let recs = if add { s.add_values(h, &values)? } else { s.set_values(h, &values)? };
+                Ok(array(&recs, render::value))
+            })
         }
         "remove_values" => {
             a.allow(&["artifact", "run", "feature"])?;
-            Ok(json!({"removed": s.remove_values(host(a)?, a.reference("feature")?)?}))
+            let (h, feature) = (host(a)?, a.reference("feature")?);
+            act(move |s| Ok(json!({"removed": s.remove_values(h, feature)?})))
         }
         "get_values" => {
             a.allow(&["artifact", "run"])?;
-            let m = s.get_values(host(a)?)?;
-            Ok(Json::Object(
-                m.iter().map(|(k, vs)| (k.clone(), Json::Array(vs.iter().map(render::plain).collect()))).collect(),
-            ))
+            let h = host(a)?;
+            act(move |s| {
+                let m = s.get_values(h)?;
+                Ok(Json::Object(m.iter().map(|(k, vs)| (k.clone(), array(vs, render::plain))).collect()))
+            })
         }
         "filter_artifacts" | "filter_runs" => {
             a.allow(&["where"])?;
@@ -202,27 +245,28 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
                 Some(m) => m.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v)?))).collect::<Result<Vec<_>>>()?,
             };
             if a.op == "filter_artifacts" {
-                Ok(Json::Array(s.filter_artifacts(&filters)?.iter().map(render::artifact).collect()))
+                act(move |s| Ok(array(&s.filter_artifacts(&filters)?, render::artifact)))
             } else {
-                Ok(Json::Array(s.filter_runs(&filters)?.iter().map(render::run).collect()))
+                act(move |s| Ok(array(&s.filter_runs(&filters)?, render::run)))
             }
         }
         "delete_feature" => {
             a.allow(&["feature", "permanent"])?;
-            let (id, o) = s.delete_feature(a.reference("feature")?, a.bool_or("permanent", false)?)?;
-            Ok(json!({"id": id, "outcome": o.as_str()}))
+            let (feature, permanent) = (a.reference("feature")?, a.bool_or("permanent", false)?);
+            act(move |s| {
+                let (id, o) = s.delete_feature(feature, permanent)?;
+                Ok(json!({"id": id, "outcome": o.as_str()}))
+            })
         }
         "delete_artifact" => {
             a.allow(&["artifact", "permanent"])?;
-            let id = a.u64("artifact")?;
-            let o = s.delete_artifact(id, a.bool_or("permanent", false)?)?;
-            Ok(json!({"id": id, "outcome": o.as_str()}))
+            let (id, permanent) = (a.u64("artifact")?, a.bool_or("permanent", false)?);
+            act(move |s| Ok(json!({"id": id, "outcome": s.delete_artifact(id, permanent)?.as_str()})))
         }
         "delete_run" => {
             a.allow(&["run", "permanent"])?;
-            let id = a.u64("run")?;
-            let o = s.delete_run(id, a.bool_or("permanent", false)?)?;
-            Ok(json!({"id": id, "outcome": o.as_str()}))
+            let (id, permanent) = (a.u64("run")?, a.bool_or("permanent", false)?);
+            act(move |s| Ok(json!({"id": id, "outcome": s.delete_run(id, permanent)?.as_str()})))
         }
         "history" => {
             a.allow(&["id", "record"])?;
@@ -237,33 +281,39 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
             } else {
                 RecordRef { kind: RecordType::Value, id: a.u64("id")? }
             };
-            Ok(Json::Array(s.history(r)?.iter().map(render::event).collect()))
+            act(move |s| Ok(array(&s.history(r)?, render::event)))
         }
         "log" => {
             a.allow(&["from", "to"])?;
-            let events = s.log(a.opt_u64("from")?.unwrap_or(1), a.opt_u64("to")?.unwrap_or(u64::MAX))?;
-            Ok(Json::Array(events.iter().map(render::event).collect()))
+            let (from, to) = (a.opt_u64("from")?.unwrap_or(1), a.opt_u64("to")?.unwrap_or(u64::MAX));
+            act(move |s| Ok(array(&s.log(from, to)?, render::event)))
         }
         "head" => {
             a.allow(&[])?;
-            let (seq, hash) = s.store().head();
-            Ok(json!({"seq": seq, "hash": crate::codec::hex(&hash)}))
+            act(|s| {
+                let (seq, hash) = s.store().head();
+                Ok(json!({"seq": seq, "hash": crate::codec::hex(&hash)}))
+            })
         }
         "snapshot" => {
             a.allow(&[])?;
-            if s.context().user != 1 {
-                return Err(err!(PermissionDenied, "snapshots are the instance owner's: only user 1 may take one"));
-            }
-            Ok(json!({"seq": s.store().snapshot()?}))
+            act(|s| {
+                if s.context().user != 1 {
+                    return Err(err!(PermissionDenied, "snapshots are the instance owner's: only user 1 may take one"));
+                }
+                Ok(json!({"seq": s.store().snapshot()?}))
+            })
         }
         "verify" => {
             a.allow(&[])?;
-            let v = s.store().verify()?;
-            Ok(json!({"ok": true, "events": v.events,
-                      "head": {"seq": v.head.0, "hash": crate::codec::hex(&v.head.1)},
-                      "state_hash": crate::codec::hex(&v.state_hash)}))
+            act(|s| {
+                let v = s.store().verify()?;
+                Ok(json!({"ok": true, "events": v.events,
+                          "head": {"seq": v.head.0, "hash": crate::codec::hex(&v.head.1)},
+                          "state_hash": crate::codec::hex(&v.state_hash)}))
+            })
         }
-        "as_of" => as_of(exec, s, a),
+        "as_of" => as_of(a),
         other => Err(err!(InvalidInput, "unknown op '{other}'")),
     }
 }
@@ -272,15 +322,23 @@ pub(super) fn run(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
 const READ_ONLY: [&str; 9] =
     ["get", "filter", "count", "list", "get_values", "filter_artifacts", "filter_runs", "history", "head"];
 
-fn as_of(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
+/// Where an `as_of` looks: after an event, or after the last event at or before a time (in
+/// microseconds), which only the log can tell.
+enum When {
+    Seq(u64),
+    At(i64),
+}
+
+fn as_of<'a>(a: &Args<'a>) -> Result<Action<'a>> {
     a.allow(&["seq", "at", "request"])?;
-    let seq = match (a.has("seq"), a.has("at")) {
-        (true, false) => a.u64("seq")?,
+    let when = match (a.has("seq"), a.has("at")) {
+        (true, false) => When::Seq(a.u64("seq")?),
         (false, true) => {
             let at = a.str("at")?;
-            let micros = crate::value::parse_timestamp(at)
-                .ok_or_else(|| err!(InvalidInput, "field 'at' must be an RFC 3339 time, not '{at}'"))?;
-            exec.store().seq_at_time(micros)?
+            When::At(
+                crate::value::parse_timestamp(at)
+                    .ok_or_else(|| err!(InvalidInput, "field 'at' must be an RFC 3339 time, not '{at}'"))?,
+            )
         }
         _ => return Err(err!(InvalidInput, "op 'as_of' takes either 'seq' or 'at'")),
     };
@@ -292,12 +350,19 @@ fn as_of(exec: &Exec, s: &Session, a: &Args<'_>) -> Result<Json> {
     if inner.contains_key("as") {
         return Err(err!(InvalidInput, "the request inside as_of acts in the outer request's context; drop its 'as'"));
     }
-    let view = exec.store().as_of(seq)?;
-    let session = view.with_context(s.context());
-    run(&Exec::new(view.clone()), &session, &Args::new(op, inner))
+    // The wrapped request is a field too: checked now, before the outer context resolves.
+    let request = prepare(&Args::new(op, inner))?;
+    act(move |s| {
+        let seq = match when {
+            When::Seq(seq) => seq,
+            When::At(micros) => s.store().seq_at_time(micros)?,
+        };
+        let view = s.store().as_of(seq)?;
+        request(&view.with_context(s.context()))
+    })
 }
 
-fn list(s: &Session, a: &Args<'_>) -> Result<Json> {
+fn list<'a>(a: &Args<'a>) -> Result<Action<'a>> {
     a.allow(&["type", "branch"])?;
     let ty = a.str("type")?;
     let branches = match a.raw("branch") {
@@ -307,20 +372,18 @@ fn list(s: &Session, a: &Args<'_>) -> Result<Json> {
     if a.has("branch") && !matches!(ty, "features" | "artifacts") {
         return Err(err!(InvalidInput, "'branch' applies only to features and artifacts"));
     }
-    Ok(Json::Array(match ty {
-        "users" => s.users()?.iter().map(render::user).collect(),
-        "spaces" => s.spaces()?.iter().map(render::space).collect(),
-        "branches" => s.branches()?.iter().map(render::branch).collect(),
-        "runs" => s.runs()?.iter().map(render::run).collect(),
-        "features" => s.features(&branches)?.iter().map(render::feature).collect(),
-        "artifacts" => s.artifacts(&branches)?.iter().map(render::artifact).collect(),
-        other => {
-            return Err(err!(
-                InvalidInput,
-                "cannot list '{other}'; choose users, spaces, branches, runs, features or artifacts"
-            ))
-        }
-    }))
+    match ty {
+        "users" => act(|s| Ok(array(&s.users()?, render::user))),
+        "spaces" => act(|s| Ok(array(&s.spaces()?, render::space))),
+        "branches" => act(|s| Ok(array(&s.branches()?, render::branch))),
+        "runs" => act(|s| Ok(array(&s.runs()?, render::run))),
+        "features" => act(move |s| Ok(array(&s.features(&branches)?, render::feature))),
+        "artifacts" => act(move |s| Ok(array(&s.artifacts(&branches)?, render::artifact))),
+        other => Err(err!(
+            InvalidInput,
+            "cannot list '{other}'; choose users, spaces, branches, runs, features or artifacts"
+        )),
+    }
 }
 
 fn query(a: &Args<'_>) -> Result<Query> {
