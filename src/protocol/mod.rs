@@ -9,6 +9,7 @@ pub mod render;
 
 use crate::error::{err, Error, Result};
 use crate::store::{Context, Store};
+use crate::Ref;
 use args::Args;
 use serde_json::{json, Map, Value as Json};
 
@@ -62,7 +63,8 @@ impl Exec {
         action(&self.store.with_context(ctx))
     }
 
-    /// Reads `"as": {"user", "run", "branch", "space"}`.
+    /// Reads `"as": {"user", "run", "branch", "space"}`: every field before any is resolved,
+    /// so a mistyped one is InvalidInput even beside an unknown user or branch.
     fn context(&self, as_: Option<&Json>) -> Result<Context> {
         let mut ctx = Context::default();
         let Some(as_) = as_ else { return Ok(ctx) };
@@ -72,17 +74,23 @@ impl Exec {
         let m = as_.as_object().ok_or_else(|| err!(InvalidInput, "field 'as' must be an object"))?;
         let a = Args::new("as", m);
         a.allow(&["user", "run", "branch", "space"])?;
-        if a.has("user") {
-            let r = args::to_ref(a.raw("user")?).ok_or_else(|| err!(InvalidInput, "'as.user' must be a handle"))?;
+        let named = |k: &str, want: &str| -> Result<Option<Ref>> {
+            if !a.has(k) {
+                return Ok(None);
+            }
+            args::to_ref(a.raw(k)?).map(Some).ok_or_else(|| err!(InvalidInput, "'as.{k}' must be {want}"))
+        };
+        let user = named("user", "a handle")?;
+        ctx.run = a.opt_u64("run")?;
+        let branch = named("branch", "an id")?;
+        let space = named("space", "an id")?;
+        if let Some(r) = user {
             ctx.user = self.store.read(|s| crate::command::resolve_user(s, &r))?;
         }
-        ctx.run = a.opt_u64("run")?;
-        if a.has("branch") {
-            let r = args::to_ref(a.raw("branch")?).ok_or_else(|| err!(InvalidInput, "'as.branch' must be an id"))?;
+        if let Some(r) = branch {
             ctx.branch = self.store.read(|s| crate::command::resolve_branch(s, &r))?;
         }
-        if a.has("space") {
-            let r = args::to_ref(a.raw("space")?).ok_or_else(|| err!(InvalidInput, "'as.space' must be an id"))?;
+        if let Some(r) = space {
             ctx.space = self.store.read(|s| crate::command::resolve_space(s, &r))?;
         }
         Ok(ctx)
