@@ -55,9 +55,8 @@ impl Exec {
             Some(_) => return Err(err!(InvalidInput, "field 'op' must be a string")),
             None => return Err(err!(InvalidInput, "a request needs an \"op\" field")),
         };
-        ops::check_op(op)?;
-        // Fields first, then the context: a malformed request is InvalidInput (SPEC §9) even
-        // when its `as` names a user or branch that does not exist.
+        // Fields first (an unknown op among them), then the context: a malformed request is
+        // InvalidInput (SPEC §9) even when its `as` names a user or branch that does not exist.
         let action = ops::prepare(&Args::new(op, map))?;
         let ctx = self.context(map.get("as"))?;
         action(&self.store.with_context(ctx))

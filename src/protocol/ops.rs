@@ -11,55 +11,6 @@ use crate::value::value_from_json;
 use crate::{FeatureSpec, Session, Value};
 use serde_json::{json, Map, Value as Json};
 
-/// Every op of SPEC §9. A request whose op is not here is `InvalidInput` before anything else,
-/// its acting context included: an unknown op is not a valid request, whatever its `as` says.
-const OPS: [&str; 35] = [
-    "create_user",
-    "list",
-    "create_space",
-    "grant",
-    "create_branch",
-    "merge_branch",
-    "start_run",
-    "finish_run",
-    "create_feature",
-    "create_artifact",
-    "get_or_create",
-    "get",
-    "filter",
-    "count",
-    "delete",
-    "restore",
-    "set_branch",
-    "move_space",
-    "link",
-    "unlink",
-    "add_values",
-    "set_values",
-    "remove_values",
-    "get_values",
-    "filter_artifacts",
-    "filter_runs",
-    "delete_feature",
-    "delete_artifact",
-    "delete_run",
-    "history",
-    "log",
-    "head",
-    "as_of",
-    "snapshot",
-    "verify",
-];
-
-/// Refuses an op that is not in SPEC §9.
-pub(super) fn check_op(op: &str) -> Result<()> {
-    if OPS.contains(&op) {
-        Ok(())
-    } else {
-        Err(err!(InvalidInput, "unknown op '{op}'"))
-    }
-}
-
 /// A checked request, waiting for its acting session. Whatever depends on the store's state
 /// (resolving names, permissions, the records themselves) happens here, never field reading:
 /// it outlives the borrow of the request's `Args`, so the compiler refuses a late field read
