@@ -3,7 +3,8 @@
 //! deleted host, a value of a deleted feature, a record of a deleted run). Commands check all
 //! of this before they draft (SPEC §8, validation before append), so only a damaged or forged
 //! log fails here; events drafted against this very state skip it (`fold_live`). Permissions
-//! and the other rules of SPEC §5 are the commands' to check; a log is replayed as written.
+//! and the other rules of SPEC §5 are the commands' to check; a log is replayed as written,
+//! and no log an earlier engine wrote may stop opening (see the two rules left out below).
 
 use super::fold::FoldError;
 use super::{BranchStatus, State, MAIN};
@@ -62,13 +63,10 @@ impl State {
                     _ => Ok(()),
                 }
             }
-            EventData::Link { host } => {
-                self.check_host(*host)?;
-                if self.links.contains(id, *host) {
-                    return Err(format!("value {id} is linked to {} again", host_name(*host)));
-                }
-                Ok(())
-            }
+            // A link of a linked pair replaces its metadata, as it always has: the engines before
+            // `670dd13` (the project's first hour) drafted one when `add_values` named a value
+            // twice, and the logs they wrote must still open.
+            EventData::Link { host } => self.check_host(*host),
             EventData::Unlink { host } => {
                 if !self.links.contains(id, *host) {
                     return Err(format!("value {id} is unlinked from {}, but they are not linked", host_name(*host)));
@@ -146,16 +144,13 @@ impl State {
     }
 
     /// Nothing may refer to a record once it is deleted: a host's links go first, a feature's
-    /// values go first, and a run that records were created under is never deleted.
+    /// values go first. (That a run records were created under is never deleted is the
+    /// commands' rule since `670dd13`: engines before it deleted such a run once its records
+    /// were gone, and their logs must still open; a record's `run_id` outlives its run there.)
     fn check_delete(&self, kind: RecordType, id: u64) -> Result<(), FoldError> {
         let host = match kind {
             RecordType::Artifact => Host::Artifact(id),
-            RecordType::Run => {
-                if self.runs_used.contains(&id) {
-                    return Err(format!("run {id} is deleted, but records were created under it"));
-                }
-                Host::Run(id)
-            }
+            RecordType::Run => Host::Run(id),
             RecordType::Feature => {
                 if self.feature_has_values(id) {
                     return Err(format!("feature {id} is deleted, but values of it remain"));
