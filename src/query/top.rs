@@ -44,7 +44,8 @@ fn take_ties<'s>(
     n: usize,
     descending: bool,
 ) -> Vec<(u64, &'s ValueRec)> {
-    let mut got: Vec<(Value, u64, &ValueRec)> = Vec::with_capacity(n);
+    // Not sized by `n`: a limit is the caller's number, and may be far beyond the store.
+    let mut got: Vec<(Value, u64, &ValueRec)> = Vec::new();
     let mut last: Option<Value> = None;
     if n > 0 {
         for id in walk {
