@@ -27,12 +27,11 @@ pub(super) fn by_value<'s>(s: &'s State, p: &Plan, q: &Query) -> Option<Vec<(u64
     if set.unordered_ids().any(|id| s.value(id).is_some_and(|v| p.accepts_but_tests(s, id, v))) {
         return None;
     }
-    Some(match (set.int_ids(), q.descending) {
-        (Some(ints), true) => take_ties(s, p, ints.rev(), k, true),
-        (Some(ints), false) => take_ties(s, p, ints, k, false),
-        (None, true) => take_ties(s, p, set.ordered_ids().rev(), k, true),
-        (None, false) => take_ties(s, p, set.ordered_ids(), k, false),
-    })
+    let walk: Box<dyn DoubleEndedIterator<Item = u64> + '_> = match set.int_ids() {
+        Some(ints) => Box::new(ints),
+        None => Box::new(set.ordered_ids()),
+    };
+    Some(if q.descending { take_ties(s, p, walk.rev(), k, true) } else { take_ties(s, p, walk, k, false) })
 }
 
 /// The first `n` values passing the plan in the walk's order, whole groups of `cmp_loose` ties

@@ -61,7 +61,11 @@ impl Clone for KeyPaths {
 
 impl std::fmt::Debug for KeyPaths {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyPaths({} indexes)", self.indexes.read().len())
+        // Never waits: a debug print while a query builds an index must not deadlock.
+        match self.indexes.try_read() {
+            Some(all) => write!(f, "KeyPaths({} indexes)", all.len()),
+            None => write!(f, "KeyPaths(being built)"),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Referential checks on events read from a log or an export: every record an event names
 //! exists when the event is folded, and no event leaves a reference dangling (a link to a
-//! deleted host, a value of a deleted feature, a record of a deleted run). Commands check all
+//! deleted host, a value of a deleted feature). Commands check all
 //! of this before they draft (SPEC §8, validation before append), so only a damaged or forged
 //! log fails here; events drafted against this very state skip it (`fold_live`). Permissions
 //! and the other rules of SPEC §5 are the commands' to check; a log is replayed as written,

@@ -261,7 +261,7 @@ impl ValueIndex {
     /// Every id: the plain values in the query ordering, then nulls, lists and dicts in id
     /// order. (Callers that need an order sort the answer themselves.)
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.range(Bound::Unbounded, Bound::Unbounded).chain(self.unordered.iter())
+        self.ordered_ids().chain(self.unordered_ids())
     }
 
     /// The ids of plain values (not null, list or dict) between two value bounds (an included
