@@ -194,6 +194,12 @@ fn field(u: &mut Unstructured, name: &str, depth: u32) -> Result<Json> {
         "at" => json!(pick(u, &["1970-01-01T00:00:00.001Z", "2030-01-01T00:00:00Z", "nope"])?),
         "request" if depth > 0 => request(u, depth - 1)?,
         "nullable" | "coerce" | "permanent" => json!(u.arbitrary::<bool>()?),
+        // Counts the caller chooses may be far beyond the store: nothing may be sized by them.
+        "limit" | "from" | "to" => match u.int_in_range(0..=3)? {
+            0 => json!(u64::MAX),
+            1 => json!(1u64 << 32),
+            _ => json!(small(u)?),
+        },
         _ => json!(small(u)?),
     })
 }
