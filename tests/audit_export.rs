@@ -260,10 +260,22 @@ fn import_appended(
     record: RecordRef,
     data: fvstore::EventData,
 ) -> Result<Store, Error> {
+    import_appended_after(store, 1000, actor, run, record, data)
+}
+
+/// `import_appended`, the event stamped `after` µs after the last one.
+fn import_appended_after(
+    store: &Store,
+    after: i64,
+    actor: u64,
+    run: Option<u64>,
+    record: RecordRef,
+    data: fvstore::EventData,
+) -> Result<Store, Error> {
     let events = store.session().log(1, u64::MAX).unwrap();
     let last = events.last().unwrap();
     let mut e =
-        Event { seq: last.seq + 1, at: last.at + 1000, actor, run, record, data, prev: last.hash, hash: [0; 32] };
+        Event { seq: last.seq + 1, at: last.at + after, actor, run, record, data, prev: last.hash, hash: [0; 32] };
     e.hash = fvstore::codec::event_hash(&e);
     let mut lines: Vec<String> = events.iter().map(|e| fvstore::protocol::render::event(e).to_string()).collect();
     lines.push(fvstore::protocol::render::event(&e).to_string());
@@ -343,6 +355,30 @@ fn import_refuses_rechained_events_that_name_missing_or_wrong_records() {
             }
             Err(other) => panic!("{label}: expected Corruption, got {other}"),
             Ok(s) => panic!("{label}: imported (head {})", s.head().0),
+        }
+    }
+}
+
+/// SPEC §8: each event is stamped at least a millisecond after the one before; an export whose
+/// times go backwards or bunch up is refused, and the binary search of `as_of` by time can
+/// rely on the order.
+#[test]
+fn import_refuses_a_rechained_event_stamped_too_early() {
+    let store = reference_base();
+    let seq = store.head().0 + 1;
+    let link = || fvstore::EventData::Link { host: Host::Artifact(1) };
+    for after in [1000, 1001, 86_400_000_000] {
+        let ok = import_appended_after(&store, after, 1, None, vref(2), link());
+        assert!(ok.is_ok(), "{after} µs later was refused: {:?}", ok.err());
+    }
+    for after in [999, 1, 0, -1, -86_400_000_000] {
+        match import_appended_after(&store, after, 1, None, vref(2), link()) {
+            Err(Error::Corruption { at, reason }) => {
+                assert_eq!(at, Some(seq), "{after}");
+                assert!(reason.contains("less than 1 ms after the event before it"), "{after}: {reason}");
+            }
+            Err(other) => panic!("{after} µs later: expected Corruption, got {other}"),
+            Ok(s) => panic!("{after} µs later: imported (head {})", s.head().0),
         }
     }
 }

@@ -162,6 +162,63 @@ fn as_of_answers_what_the_live_store_answered() {
     assert!(store.as_of(store.head().0 + 1).is_err());
 }
 
+/// A clock that jumps forward by a random step per reading, sometimes by less than the
+/// millisecond the log keeps between events, sometimes backwards.
+struct Jumpy(parking_lot::Mutex<(i64, Rng)>);
+
+impl fvstore::Clock for Jumpy {
+    fn now_micros(&self) -> i64 {
+        let mut g = self.0.lock();
+        let step = g.1.range(0, 40_000) as i64 - 5_000;
+        g.0 += step;
+        g.0
+    }
+}
+
+#[test]
+fn seq_at_time_finds_the_last_event_at_or_before_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Jumpy(parking_lot::Mutex::new((1_800_000_000_000_000, Rng::new(5))));
+    let opts = fvstore::Options { clock: std::sync::Arc::new(clock), ..options(0) };
+    let store = Store::open_with(tmp.path(), opts.clone()).unwrap();
+    let me = store.session();
+    me.create_feature(&FeatureSpec::new("n", "int")).unwrap();
+    let art = me.create_artifact("a").unwrap().id;
+    // Single events and big commits (several log records each), so probes land everywhere.
+    for round in 0..40i64 {
+        if round % 4 == 0 {
+            let values: Vec<(String, fvstore::Value)> =
+                (0..700).map(|i| ("n".to_string(), fvstore::Value::Int(round * 1000 + i))).collect();
+            me.add_values(Host::Artifact(art), &values).unwrap();
+        } else {
+            me.get_or_create(Some("n".into()), -round).unwrap();
+        }
+    }
+    drop(me);
+    drop(store);
+    let store = Store::open_with(tmp.path(), opts).unwrap();
+    let log = store.session().log(1, u64::MAX).unwrap();
+    assert!(log.len() > 10_000, "{}", log.len());
+    // The oracle: a scan of the whole log.
+    let scan = |upto: u64, t: i64| log.iter().take_while(|e| e.seq <= upto && e.at <= t).last().map_or(0, |e| e.seq);
+    let mut rng = Rng::new(17);
+    let (first, last) = (log[0].at, log[log.len() - 1].at);
+    let mut times = vec![i64::MIN, first - 1, first, last - 1, last, last + 1, i64::MAX];
+    for _ in 0..300 {
+        let e = &log[rng.below(log.len() as u64) as usize];
+        times.extend([e.at - 1, e.at, e.at + 1, e.at + 400]);
+    }
+    let head = store.head().0;
+    for t in &times {
+        assert_eq!(store.seq_at_time(*t).unwrap(), scan(head, *t), "at {t}");
+    }
+    // A view answers within its own events only.
+    let view = store.as_of(head / 3).unwrap();
+    for t in &times {
+        assert_eq!(view.seq_at_time(*t).unwrap(), scan(head / 3, *t), "view, at {t}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Subscriptions
 // ---------------------------------------------------------------------------------------------

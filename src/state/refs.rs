@@ -1,6 +1,6 @@
-//! Referential checks on events read from a log or an export: every record an event names
-//! exists when the event is folded, and no event leaves a reference dangling (a link to a
-//! deleted host, a value of a deleted feature). Commands check all
+//! Checks on events read from a log or an export: each is stamped at least 1 ms after the one
+//! before, every record it names exists when it is folded, and no event leaves a reference
+//! dangling (a link to a deleted host, a value of a deleted feature). Commands check all
 //! of this before they draft (SPEC §8, validation before append), so only a damaged or forged
 //! log fails here; events drafted against this very state skip it (`fold_live`). Permissions
 //! and the other rules of SPEC §5 are the commands' to check; a log is replayed as written,
@@ -14,6 +14,15 @@ use crate::event::{Event, EventData, Host, RecordType};
 impl State {
     /// Checks `e` against the state it is about to be folded into.
     pub(super) fn check_refs(&self, e: &Event) -> Result<(), FoldError> {
+        // SPEC §8: timestamps never go backwards, each at least 1 ms after the one before
+        // (saturating, as the stamping does, so a clock stuck at the end of time still opens).
+        // Every engine since the first commit stamped so; `seq_at_time` relies on it.
+        if self.seq > 0 && e.at < self.last_at.saturating_add(1000) {
+            return Err(format!(
+                "event is stamped at {} µs, less than 1 ms after the event before it ({} µs)",
+                e.at, self.last_at
+            ));
+        }
         if !self.users.contains_key(&e.actor) {
             return Err(format!("event acts as user {}, which does not exist", e.actor));
         }
