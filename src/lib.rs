@@ -41,6 +41,7 @@ mod state;
 mod stats;
 mod store;
 mod value;
+mod views;
 mod writer;
 
 pub use audit::{import_jsonl, Verification};

@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub last_snapshot: AtomicU64,
     pub snapshot_jobs: Mutex<Vec<JoinHandle<()>>>,
     pub warnings: Vec<String>,
+    /// The last view `as_of_kept` made, kept for the next (see `views.rs`).
+    pub kept_view: Mutex<Option<Store>>,
 }
 
 pub(crate) use crate::draft::Draft;
@@ -199,6 +201,7 @@ impl Store {
                 last_snapshot: AtomicU64::new(last_snapshot),
                 snapshot_jobs: Mutex::new(Vec::new()),
                 warnings,
+                kept_view: Mutex::new(None),
             }),
         })
     }
@@ -498,72 +501,6 @@ impl Store {
 
     pub(crate) fn dir(&self) -> Option<&Path> {
         self.inner.dir.as_deref()
-    }
-
-    /// A read-only view of the store as it was after event `seq`, with the same query API:
-    /// the nearest snapshot at or before `seq` plus a fold of the events up to it.
-    pub fn as_of(&self, seq: u64) -> Result<Store> {
-        let head = self.read(|s| s.seq);
-        if seq > head {
-            return Err(err!(ValidationError, "event {seq} does not exist yet; the log ends at {head}"));
-        }
-        self.flush_pending()?;
-        let mut warnings = Vec::new();
-        let start = match self.dir() {
-            Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, false, &mut warnings),
-            None => None,
-        };
-        let state = replay(&self.inner.log, start.unwrap_or_default(), seq)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                log: self.inner.log.clone(),
-                state: RwLock::new(state),
-                commit_lock: Mutex::new(()),
-                writer: None,
-                durability: self.inner.durability,
-                limits: self.inner.limits,
-                clock: Arc::clone(&self.inner.clock),
-                dir: None,
-                frozen: Some(seq),
-                subs: Arc::default(),
-                snapshot_every: 0,
-                last_snapshot: AtomicU64::new(0),
-                snapshot_jobs: Mutex::new(Vec::new()),
-                warnings,
-            }),
-        })
-    }
-
-    /// The sequence number of the last event at or before `micros` (0 if none), up to this
-    /// store's last event (a view's, for an `as_of` view).
-    ///
-    /// A binary search over the log: every event is stamped at least 1 ms after the one
-    /// before (SPEC §8, checked for every event read from a log), so the times ascend with
-    /// the seqs. Each probe decodes one record; a scan from the first event read the whole
-    /// log (≈ 0.5 s at a million events).
-    pub fn seq_at_time(&self, micros: i64) -> Result<u64> {
-        self.flush_pending()?;
-        let (head, last_at) = self.read(|s| (s.seq, s.last_at));
-        if head == 0 || micros >= last_at {
-            return Ok(head);
-        }
-        let at = |seq: u64| -> Result<i64> {
-            match self.inner.log.read_range(seq, seq).next().transpose()? {
-                Some(e) if e.seq == seq => Ok(e.at),
-                _ => Err(Error::corrupt(Some(seq), "event missing from the log")),
-            }
-        };
-        // Invariant: every event up to `lo` is at or before `micros`, event `hi` after it.
-        let (mut lo, mut hi) = (0, head);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if at(mid)? <= micros {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo)
     }
 
     /// Every committed event from `from` on, in order with no gaps: the backlog first, then

@@ -308,7 +308,7 @@ fn as_of<'a>(a: &Args<'a>) -> Result<Action<'a>> {
             When::Seq(seq) => seq,
             When::At(micros) => s.store().seq_at_time(micros)?,
         };
-        let view = s.store().as_of(seq)?;
+        let view = s.store().as_of_kept(seq)?;
         request(&view.with_context(s.context()))
     })
 }
