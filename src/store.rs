@@ -462,6 +462,12 @@ impl Store {
 
     /// Events `from..=to` (inclusive), straight from the log; a view stops at its own seq.
     pub(crate) fn events(&self, from: u64, to: u64) -> Result<Vec<Event>> {
+        self.events_where(from, to, |_| true)
+    }
+
+    /// The events `from..=to` that `keep` accepts, holding only those (a record's history
+    /// among a million events is a few of them).
+    pub(crate) fn events_where(&self, from: u64, to: u64, mut keep: impl FnMut(&Event) -> bool) -> Result<Vec<Event>> {
         let to = to.min(self.inner.frozen.unwrap_or(u64::MAX));
         self.flush_pending()?;
         let mut out = Vec::new();
@@ -470,7 +476,9 @@ impl Store {
             if e.seq > to {
                 break;
             }
-            out.push(e);
+            if keep(&e) {
+                out.push(e);
+            }
         }
         Ok(out)
     }

@@ -86,6 +86,58 @@ fn history_shows_every_event_of_a_value() {
     assert_eq!(kinds(&oh), ["create", "link", "unlink", "delete"]);
 }
 
+/// The oracle of `history`: every event of the whole log that names the record, as its
+/// subject, a link's host, a merged record or a grant's user.
+fn touches(e: &Event, r: RecordRef) -> bool {
+    e.record == r
+        || match &e.data {
+            fvstore::EventData::Link { host } | fvstore::EventData::Unlink { host } => {
+                *host == Host::Artifact(r.id) && r.kind == RecordType::Artifact
+                    || *host == Host::Run(r.id) && r.kind == RecordType::Run
+            }
+            fvstore::EventData::Merge { moved } => moved.contains(&r),
+            fvstore::EventData::Grant { user, .. } => r.kind == RecordType::User && *user == r.id,
+            _ => false,
+        }
+}
+
+/// History starts its scan at the record's create event, found by its time: for every record
+/// of a random workload (stamped by a clock that jumps irregularly), and for the records every
+/// store begins with, it is the whole log's events that touch it.
+#[test]
+fn history_of_every_record_is_the_logs_events_that_touch_it() {
+    let clock = Jumpy(parking_lot::Mutex::new((1_800_000_000_000_000, Rng::new(8))));
+    let store = Store::temporary_with(fvstore::Options { clock: std::sync::Arc::new(clock), ..options(0) }).unwrap();
+    workload(&store, 400, 23);
+    let me = store.session();
+    let log = me.log(1, u64::MAX).unwrap();
+    let head = store.head().0;
+    let mut records: Vec<RecordRef> = Vec::new();
+    for (kind, n) in [
+        (RecordType::Value, head),
+        (RecordType::User, 4),
+        (RecordType::Space, 4),
+        (RecordType::Run, 4),
+        (RecordType::Feature, 5),
+        (RecordType::Artifact, 40),
+    ] {
+        records.extend((1..=n).map(|id| RecordRef { kind, id }));
+    }
+    records.extend((0..12).map(|id| RecordRef { kind: RecordType::Branch, id }));
+    let mut found = 0;
+    for r in records {
+        let want: Vec<Event> = log.iter().filter(|e| touches(e, r)).cloned().collect();
+        match me.history(r) {
+            Ok(got) => {
+                assert_eq!(got, want, "{r:?}");
+                found += 1;
+            }
+            Err(e) => assert!(want.is_empty() && e.kind() == "DoesNotExist", "{r:?}: {e}, {} events", want.len()),
+        }
+    }
+    assert!(found > 100, "{found}");
+}
+
 #[test]
 fn log_ranges_are_inclusive() {
     let store = Store::temporary_with(options(0)).unwrap();

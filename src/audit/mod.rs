@@ -27,29 +27,31 @@ impl Session {
     /// access to the record; the history of a removed record is for user 1 only.
     pub fn history(&self, r: RecordRef) -> Result<Vec<Event>> {
         let user = self.ctx.user;
-        let exists = self.store.read(|s| -> Result<bool> {
+        // Whether the record exists now, and when it was created (`None`: it is not).
+        let created = self.store.read(|s| -> Result<Option<i64>> {
             crate::command::check_context(s, &self.ctx)?;
             Ok(match r.kind {
                 RecordType::Value => match s.value(r.id) {
-                    Some(v) if s.can_read(user, v.space()) => true,
+                    Some(v) if s.can_read(user, v.space()) => Some(v.created_at),
                     Some(_) => return Err(err!(DoesNotExist, "no value {}", r.id)),
-                    None => false,
+                    None => None,
                 },
                 RecordType::Feature => match s.features.get(&r.id) {
-                    Some(_) => resolve_feature(s, user, &Ref::from(r.id)).map(|_| true)?,
-                    None => false,
+                    Some(f) => resolve_feature(s, user, &Ref::from(r.id)).map(|_| Some(f.created_at))?,
+                    None => None,
                 },
                 RecordType::Artifact => match s.artifacts.get(&r.id) {
-                    Some(a) if s.can_read(user, a.space_id) => true,
+                    Some(a) if s.can_read(user, a.space_id) => Some(a.created_at),
                     Some(_) => return Err(err!(DoesNotExist, "no artifact {}", r.id)),
-                    None => false,
+                    None => None,
                 },
-                RecordType::User => s.users.contains_key(&r.id),
-                RecordType::Space => s.spaces.contains_key(&r.id),
-                RecordType::Branch => i64::try_from(r.id).is_ok_and(|b| s.branches.contains_key(&b)),
-                RecordType::Run => s.runs.contains_key(&r.id),
+                RecordType::User => s.users.get(&r.id).map(|u| u.created_at),
+                RecordType::Space => s.spaces.get(&r.id).map(|x| x.created_at),
+                RecordType::Branch => i64::try_from(r.id).ok().and_then(|b| s.branches.get(&b)).map(|b| b.created_at),
+                RecordType::Run => s.runs.get(&r.id).map(|x| x.created_at),
             })
         })?;
+        let exists = created.is_some();
         if !exists && user != 1 {
             return Err(err!(DoesNotExist, "no {} {}", r.kind.as_str(), r.id));
         }
@@ -60,12 +62,32 @@ impl Session {
                 && matches!(e.data, EventData::Link { .. } | EventData::Unlink { .. })
                 && !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space())))
         };
-        let out: Vec<Event> =
-            self.store.events(1, u64::MAX)?.into_iter().filter(|e| touches(e, r) && !hidden(e)).collect();
+        let from = match created {
+            Some(at) => self.creation_seq(r, at)?,
+            None => 1,
+        };
+        let out = self.store.events_where(from, u64::MAX, |e| touches(e, r) && !hidden(e))?;
         if out.is_empty() && !exists {
             return Err(err!(DoesNotExist, "no {} {} now or in the log", r.kind.as_str(), r.id));
         }
         Ok(out)
+    }
+
+    /// The seq of the event that created `r` at `at`, from which its history starts, or 1 if
+    /// no event did (the records every store begins with): event times ascend with the seqs,
+    /// so it is the one stamped `at`, found by a binary search, where a scan from the first
+    /// event took 0.7 s at a million events.
+    fn creation_seq(&self, r: RecordRef, at: i64) -> Result<u64> {
+        let seq = self.store.seq_at_time(at)?;
+        if seq == 0 {
+            return Ok(1);
+        }
+        let made_it = self
+            .store
+            .events(seq, seq)?
+            .first()
+            .is_some_and(|e| e.at == at && e.record == r && e.data.kind() == "create");
+        Ok(if made_it { seq } else { 1 })
     }
 
     /// Events `from..=to`. The log is the instance owner's: user 1 only.
