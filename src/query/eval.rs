@@ -115,13 +115,17 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
                 });
             }
             Cond::Feature(v) => {
-                let fs: Vec<Option<u64>> = v
+                let mut fs: Vec<Option<u64>> = v
                     .iter()
                     .filter_map(|r| match r {
                         None => Some(None),
                         Some(r) => crate::command::resolve_feature(s, ctx.user, r).ok().map(|f| Some(f.id)),
                     })
                     .collect();
+                // One feature named twice (or by name and by id) is still exactly one feature,
+                // whose dtype reads the operands.
+                fs.sort_unstable();
+                fs.dedup();
                 p.features = Some(match p.features.take() {
                     None => fs,
                     Some(prev) => prev.into_iter().filter(|f| fs.contains(f)).collect(),
