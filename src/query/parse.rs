@@ -206,9 +206,11 @@ pub(crate) fn cond(key: &str, v: Value) -> Result<Cond> {
         "linked_run" => Cond::LinkedRun(ids(key, v)?),
         "created_at__gte" => Cond::CreatedAtGte(time(key, v)?),
         "created_at__lte" => Cond::CreatedAtLte(time(key, v)?),
-        _ => match key.strip_prefix("value") {
-            Some("") => Cond::Value { path: vec![], op: Op::Eq, operand: v },
-            Some(rest) if rest.starts_with("__") => value_cond(&rest[2..], v)?,
+        _ => match key.strip_prefix("value").map(|rest| (rest, rest.strip_prefix("__"))) {
+            Some(("", _)) => Cond::Value { path: vec![], op: Op::Eq, operand: v },
+            // A path with an empty segment (`value__`, `value__a____b`) is an unknown field too,
+            // and its error lists the fields like any other's.
+            Some((_, Some(path))) if !path.split("__").any(str::is_empty) => value_cond(path, v)?,
             _ => return Err(err!(FieldError, "cannot filter on '{key}'; the fields are: {FIELDS}")),
         },
     })
