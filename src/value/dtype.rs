@@ -195,13 +195,46 @@ fn exact_float(i: i64) -> Option<f64> {
     (f as i64 == i).then_some(f)
 }
 
+/// The float a numeric string denotes, if the conversion is lossless (SPEC §2): the float must
+/// read back as the same number, so `"0.1"` converts but `"9007199254740993"` (no float is
+/// 2^53 + 1) and `"1e-400"` (an underflow to 0.0) do not.
 fn parse_float(s: &str) -> Option<f64> {
-    let t = s.trim();
-    if t.is_empty() || t != s {
+    // Rust accepts "inf" and "nan"; those are not numbers here, nor is anything but the
+    // decimal form `decimal` reads.
+    let given = decimal(s)?;
+    let f = s.parse::<f64>().ok().filter(|f| f.is_finite())?;
+    // `{:e}` prints the shortest digits that read back as `f`.
+    (decimal(&format!("{f:e}"))? == given).then_some(norm_float(f))
+}
+
+/// A decimal number `[+-]digits[.digits][(e|E)[+-]digits]` as (negative, significant digits
+/// without leading or trailing zeros, exponent of the last digit): equal numbers, equal
+/// triples. Zero is `(false, "", 0)` whatever its sign.
+fn decimal(s: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match (s.strip_prefix('-'), s.strip_prefix('+')) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => (false, s),
+    };
+    let (mantissa, exp) = match rest.split_once(['e', 'E']) {
+        Some((mantissa, exp)) => (mantissa, exp.parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.len() + frac.len() == 0 || !all_digits(int) || !all_digits(frac) {
         return None;
     }
-    // Rust accepts "inf" and "nan"; those are not numbers here.
-    s.parse::<f64>().ok().filter(|f| f.is_finite()).map(norm_float)
+    let digits = format!("{int}{frac}");
+    let kept = digits.trim_start_matches('0');
+    let significant = kept.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let trailing = i64::try_from(kept.len() - significant.len()).ok()?;
+    let frac_len = i64::try_from(frac.len()).ok()?;
+    let exp = exp.checked_sub(frac_len)?.checked_add(trailing)?;
+    Some((negative, significant.to_string(), exp))
 }
 
 impl fmt::Display for Dtype {
