@@ -68,6 +68,16 @@ impl Session {
         )
     }
 
+    /// What `get_or_create` checks before the value: the acting context, then that the feature
+    /// (if any) exists for the actor. For the protocol, whose JSON may hold a number that no
+    /// [`Value`] can, so that the order of checks stays SPEC §3's.
+    pub(crate) fn check_feature(&self, feature: Option<&Ref>) -> Result<()> {
+        self.store.read(|s| {
+            resolve::context(s, &self.ctx, false)?;
+            feature.map(|r| resolve::feature(s, self.ctx.user, r)).transpose().map(|_| ())
+        })
+    }
+
     /// Drafts the creation of a prepared value; checks the feature is usable and the actor may
     /// write in the current space.
     fn create_value(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {

@@ -2,7 +2,6 @@
 //! names it.
 
 use crate::error::{err, Result};
-use crate::value::{value_from_json, Value};
 use crate::Ref;
 use serde_json::{Map, Value as Json};
 
@@ -71,10 +70,6 @@ impl<'a> Args<'a> {
     /// A record named by id or by name.
     pub fn reference(&self, k: &str) -> Result<Ref> {
         to_ref(self.raw(k)?).ok_or_else(|| self.mistyped(k, "an id or a name"))
-    }
-
-    pub fn value(&self, k: &str) -> Result<Value> {
-        value_from_json(self.raw(k)?)
     }
 
     pub fn object(&self, k: &str) -> Result<&'a Map<String, Json>> {

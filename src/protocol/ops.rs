@@ -100,8 +100,14 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
                         .ok_or_else(|| err!(InvalidInput, "field 'feature' must be a name, an id or null"))?,
                 ),
             };
-            let value = a.value("value")?;
+            // A number no value can hold (not finite, outside i64) is a ValidationError, but
+            // SPEC §3 checks that the feature exists first: it waits for the session.
+            let value = value_from_json(a.raw("value")?);
             act(move |s| {
+                let value = match value {
+                    Ok(v) => v,
+                    Err(e) => return Err(s.check_feature(feature.as_ref()).err().unwrap_or(e)),
+                };
                 let (rec, existed) = s.get_or_create(feature, value)?;
                 Ok(json!({"record": render::value(&rec), "existed": existed}))
             })
