@@ -9,6 +9,7 @@ pub mod render;
 
 use crate::error::{err, Error, Result};
 use crate::store::{Context, Store};
+use crate::value::{TOO_DEEP_MARKER, TOO_DEEP_NESTING};
 use crate::Ref;
 use args::Args;
 use serde_json::{json, Map, Value as Json};
@@ -42,7 +43,17 @@ impl Exec {
         if line.trim().is_empty() {
             return Err(err!(InvalidInput, "blank line; send one JSON object per line"));
         }
-        let parsed: Json = serde_json::from_str(line).map_err(|e| err!(InvalidInput, "not valid JSON: {e}"))?;
+        let parsed: Json = match serde_json::from_str(line) {
+            Ok(j) => j,
+            // serde_json stops at 128 levels (its recursion limit bounds the stack). Valid JSON
+            // that deep holds a value over SPEC §2's depth limit, a ValidationError, not an
+            // invalid line: read it again with the deep parts replaced by a marker that
+            // `value_from_json` refuses as too deep, so every other check keeps its order.
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                parse_deep(line).ok_or_else(|| err!(InvalidInput, "not valid JSON: {e}"))?
+            }
+            Err(e) => return Err(err!(InvalidInput, "not valid JSON: {e}")),
+        };
         let map =
             parsed.as_object().ok_or_else(|| err!(InvalidInput, "a request must be a JSON object with an \"op\""))?;
         self.dispatch(map)
@@ -99,4 +110,50 @@ impl Exec {
 /// `{"error": {"kind", "message"}}`.
 pub fn error_json(e: &Error) -> Json {
     json!({"error": {"kind": e.kind(), "message": e.message()}})
+}
+
+/// Reads a request nested deeper than serde_json does: each part that opens
+/// `TOO_DEEP_NESTING` levels inside the line (or inside such a part) is checked to be JSON on
+/// its own and replaced by `TOO_DEEP_MARKER`. One pass, one buffer per part open (not a
+/// recursion: the depth is the input's). `None` if the line is not JSON.
+fn parse_deep(line: &str) -> Option<Json> {
+    // The line, then the parts open inside it: their text so far and how deep the scan is in them.
+    let mut open: Vec<(String, usize)> = vec![(String::with_capacity(line.len()), 0)];
+    let (mut in_string, mut escaped) = (false, false);
+    for c in line.chars() {
+        let parts = open.len();
+        let (text, depth) = open.last_mut()?;
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            text.push(c);
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '[' | '{' if *depth == TOO_DEEP_NESTING => {
+                open.push((c.to_string(), 1));
+                continue;
+            }
+            '[' | '{' => *depth += 1,
+            ']' | '}' if *depth == 1 && parts > 1 => {
+                text.push(c);
+                let (part, _) = open.pop()?;
+                serde_json::from_str::<serde::de::IgnoredAny>(&part).ok()?;
+                open.last_mut()?.0.push_str(TOO_DEEP_MARKER);
+                continue;
+            }
+            ']' | '}' => *depth = depth.checked_sub(1)?,
+            _ => {}
+        }
+        text.push(c);
+    }
+    match open.as_slice() {
+        [(text, _)] => serde_json::from_str(text).ok(),
+        _ => None, // a part never closed
+    }
 }

@@ -6,6 +6,14 @@ use super::Value;
 use crate::error::{err, Result};
 use serde_json::Value as Json;
 
+/// JSON nesting past which the exec protocol clips a request line (serde_json reads at most
+/// 128 levels): more than a request's own structure and SPEC §2's default value limit (64).
+pub(crate) const TOO_DEEP_NESTING: usize = 100;
+
+/// What the protocol puts in place of JSON nested deeper than [`TOO_DEEP_NESTING`]: a number
+/// that is refused anyway (it is not finite), so no value changes meaning by it.
+pub(crate) const TOO_DEEP_MARKER: &str = "1e+999999999999999999";
+
 /// Converts JSON into a value. Integers outside i64 and non-finite numbers are refused.
 pub fn value_from_json(j: &Json) -> Result<Value> {
     Ok(match j {
@@ -13,6 +21,12 @@ pub fn value_from_json(j: &Json) -> Result<Value> {
         Json::Bool(b) => Value::Bool(*b),
         Json::Number(n) => {
             let text = n.to_string();
+            if text == TOO_DEEP_MARKER {
+                return Err(err!(
+                    ValidationError,
+                    "value is nested too deep: its request nests JSON more than {TOO_DEEP_NESTING} levels deep"
+                ));
+            }
             let integral = !text.contains(['.', 'e', 'E']);
             if let Some(i) = n.as_i64() {
                 Value::Int(i)

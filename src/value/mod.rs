@@ -13,6 +13,7 @@ pub(crate) use dtype::{check_name, validate_plain};
 pub use dtype::{Dtype, Limits};
 pub use hash::{ParseHashError, ValueHash};
 pub use json::{value_from_json, value_to_json};
+pub(crate) use json::{TOO_DEEP_MARKER, TOO_DEEP_NESTING};
 pub(crate) use order::{cmp_loose, cmp_order, range_cmp};
 pub(crate) use temporal::{date_to_micros, format_timestamp, parse_date, parse_datetime, parse_timestamp};
 
