@@ -78,6 +78,18 @@ impl Session {
         })
     }
 
+    /// What `add_values` and `set_values` check before the values themselves: the acting
+    /// context, the host, and that every feature named exists. For the protocol, whose JSON
+    /// may hold a number that no [`Value`] can, so that those errors still come first.
+    pub(crate) fn check_values_target<'n>(&self, host: Host, names: impl Iterator<Item = &'n str>) -> Result<()> {
+        let user = self.ctx.user;
+        self.store.read(|s| {
+            resolve::context(s, &self.ctx, true)?;
+            resolve::host(s, user, host)?;
+            unknown_features(names.filter(|n| resolve::feature(s, user, &Ref::Name((*n).to_string())).is_err()))
+        })
+    }
+
     /// Drafts the creation of a prepared value; checks the feature is usable and the actor may
     /// write in the current space.
     fn create_value(&self, s: &State, d: &mut Draft, p: &Prepared) -> Result<u64> {
@@ -190,17 +202,9 @@ impl Session {
                             .or_insert_with(|| resolve::feature(s, user, &Ref::Name(n.clone())).ok())
                     })
                     .collect();
-                let unknown: Vec<&str> =
-                    values.iter().zip(&per_value).filter(|(_, f)| f.is_none()).map(|((n, _), _)| n.as_str()).collect();
-                if !unknown.is_empty() {
-                    return Err(err!(
-                        ValidationError,
-                        "unknown feature{} {}; create {} first",
-                        if unknown.len() == 1 { "" } else { "s" },
-                        unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
-                        if unknown.len() == 1 { "it" } else { "them" }
-                    ));
-                }
+                unknown_features(
+                    values.iter().zip(&per_value).filter(|(_, f)| f.is_none()).map(|((n, _), _)| n.as_str()),
+                )?;
                 let mut host_checked = (false, false);
                 let mut check = |s: &State, edit: Edit| -> Result<()> {
                     let done = if edit == Edit::Link { &mut host_checked.0 } else { &mut host_checked.1 };
@@ -374,6 +378,21 @@ impl Session {
             Ok(out)
         })
     }
+}
+
+/// One `ValidationError` naming every unknown feature (SPEC §5), if there is any.
+fn unknown_features<'n>(unknown: impl Iterator<Item = &'n str>) -> Result<()> {
+    let unknown: Vec<&str> = unknown.collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(err!(
+        ValidationError,
+        "unknown feature{} {}; create {} first",
+        if unknown.len() == 1 { "" } else { "s" },
+        unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+        if unknown.len() == 1 { "it" } else { "them" }
+    ))
 }
 
 fn view_of(s: &State, user: u64, id: u64) -> Result<ValueRecord> {

@@ -171,13 +171,21 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         "add_values" | "set_values" => {
             a.allow(&["artifact", "run", "values"])?;
             let h = host(a)?;
-            let values = a
-                .object("values")?
+            let values = a.object("values")?;
+            // A number no value can hold is a ValidationError, but SPEC §5's checks of the
+            // host and the feature names come first: it waits for the session.
+            let converted = values
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
-                .collect::<Result<Vec<(String, Value)>>>()?;
+                .collect::<Result<Vec<(String, Value)>>>();
             let add = a.op == "add_values";
             act(move |s| {
+                let values = match converted {
+                    Ok(values) => values,
+                    Err(e) => {
+                        return Err(s.check_values_target(h, values.keys().map(String::as_str)).err().unwrap_or(e))
+                    }
+                };
                 let recs = if add { s.add_values(h, &values)? } else { s.set_values(h, &values)? };
                 Ok(array(&recs, render::value))
             })
