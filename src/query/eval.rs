@@ -74,7 +74,8 @@ pub(crate) struct Plan {
     branches: Allowed,
     spaces: Option<Vec<u64>>,
     creators: Option<Vec<u64>>,
-    run: Option<Option<u64>>,
+    /// The runs values were created under (`None` in it: under no run), any of them.
+    runs: Option<Vec<Option<u64>>>,
     artifacts: Vec<u64>,
     linked_runs: Vec<u64>,
     after: Option<i64>,
@@ -94,7 +95,7 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
         branches: Allowed::All,
         spaces: None,
         creators: None,
-        run: None,
+        runs: None,
         artifacts: Vec::new(),
         linked_runs: Vec::new(),
         after: None,
@@ -141,11 +142,14 @@ pub(crate) fn plan(s: &State, ctx: &Context, q: &Query) -> Result<Plan> {
                 let v = refs.iter().map(|r| crate::command::resolve_user(s, r)).collect::<Result<Vec<_>>>()?;
                 p.creators = Some(intersect(p.creators.take(), v));
             }
-            Cond::Run(r) => {
-                if let Some(id) = r {
+            Cond::Run(v) => {
+                for id in v.iter().flatten() {
                     crate::command::resolve_run(s, *id)?;
                 }
-                p.run = Some(*r);
+                p.runs = Some(match p.runs.take() {
+                    None => v.clone(),
+                    Some(prev) => prev.into_iter().filter(|r| v.contains(r)).collect(),
+                });
             }
             Cond::Artifact(v) => {
                 // Naming an artifact the actor cannot read is naming one that does not exist.
@@ -220,7 +224,7 @@ impl Plan {
             && self.features.as_ref().is_none_or(|fs| fs.contains(&v.feature()))
             && self.spaces.as_ref().is_none_or(|sp| sp.contains(&v.space()))
             && self.creators.as_ref().is_none_or(|c| c.contains(&v.created_by()))
-            && self.run.is_none_or(|r| r == v.run())
+            && self.runs.as_ref().is_none_or(|rs| rs.contains(&v.run()))
             && self.artifacts.iter().all(|a| s.links.contains(id, Host::Artifact(*a)))
             && self.linked_runs.iter().all(|r| s.links.contains(id, Host::Run(*r)))
             && self.after.is_none_or(|t| v.created_at >= t)
@@ -292,8 +296,8 @@ impl Plan {
         if let Some(r) = self.linked_runs.first() {
             return s.values_of(Host::Run(*r)).collect();
         }
-        if let Some(Some(r)) = self.run {
-            return s.by_run.get(&r).map(|set| set.iter().collect()).unwrap_or_default();
+        if let Some(runs) = self.runs.as_ref().filter(|rs| rs.iter().all(Option::is_some)) {
+            return runs.iter().flatten().flat_map(|r| s.by_run.get(r).into_iter().flat_map(IdSet::iter)).collect();
         }
         // A key path into the dicts of any feature: the values that may hold one are lists and
         // dicts, a scan of every value to build its index once.

@@ -108,15 +108,18 @@ fn refs(v: Value) -> Result<Vec<Ref>> {
 }
 
 fn ids(key: &str, v: Value) -> Result<Vec<u64>> {
-    let one = |v: Value| match v {
+    match v {
+        Value::List(items) => items.into_iter().map(|v| id(key, v)).collect(),
+        other => Ok(vec![id(key, other)?]),
+    }
+}
+
+fn id(key: &str, v: Value) -> Result<u64> {
+    match v {
         Value::Int(i) if i >= 0 => Ok(i.unsigned_abs()),
         other => {
             Err(err!(ValidationError, "filter '{key}' takes ids (non-negative integers), got {}", other.type_phrase()))
         }
-    };
-    match v {
-        Value::List(items) => items.into_iter().map(one).collect(),
-        other => Ok(vec![one(other)?]),
     }
 }
 
@@ -135,8 +138,8 @@ pub(crate) enum Cond {
     Branch(BranchSel),
     Space(Vec<Ref>),
     CreatedBy(Vec<Ref>),
-    /// The run a value was created under; `None`: created under no run.
-    Run(Option<u64>),
+    /// Created under any of these runs (`None`: under no run).
+    Run(Vec<Option<u64>>),
     Artifact(Vec<u64>),
     LinkedRun(Vec<u64>),
     CreatedAtGte(i64),
@@ -198,10 +201,18 @@ pub(crate) fn cond(key: &str, v: Value) -> Result<Cond> {
         "branch" => Cond::Branch(BranchSel::from_value(v)?),
         "space" => Cond::Space(refs(v)?),
         "created_by" => Cond::CreatedBy(refs(v)?),
-        "run" => match v {
-            Value::Null => Cond::Run(None),
-            other => Cond::Run(Some(ids(key, other)?.first().copied().unwrap_or(0))),
-        },
+        // Any of the runs listed, as for `created_by` (a value has one run, or none: null).
+        "run" => Cond::Run(match v {
+            Value::List(items) => items
+                .into_iter()
+                .map(|r| match r {
+                    Value::Null => Ok(None),
+                    other => id(key, other).map(Some),
+                })
+                .collect::<Result<_>>()?,
+            Value::Null => vec![None],
+            other => vec![Some(id(key, other)?)],
+        }),
         "artifact" => Cond::Artifact(ids(key, v)?),
         "linked_run" => Cond::LinkedRun(ids(key, v)?),
         "created_at__gte" => Cond::CreatedAtGte(time(key, v)?),
