@@ -55,12 +55,25 @@ impl Session {
         if !exists && user != 1 {
             return Err(err!(DoesNotExist, "no {} {}", r.kind.as_str(), r.id));
         }
-        // A host's history shows links of values the reader may read (the owner sees all).
+        // A host's history shows links of values the reader may read, and a value's its links
+        // to artifacts the reader may read, as its `artifact_ids` do (the owner sees all):
+        // what the reader may not read does not exist for them (SPEC §5).
         let hidden = |e: &Event| -> bool {
-            user != 1
-                && e.record != r
-                && matches!(e.data, EventData::Link { .. } | EventData::Unlink { .. })
-                && !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space())))
+            if user == 1 {
+                return false;
+            }
+            match e.data {
+                EventData::Link { host } | EventData::Unlink { host } if e.record == r => match host {
+                    Host::Artifact(a) => {
+                        !self.store.read(|s| s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)))
+                    }
+                    Host::Run(_) => false,
+                },
+                EventData::Link { .. } | EventData::Unlink { .. } => {
+                    !self.store.read(|s| s.value(e.record.id).is_some_and(|v| s.can_read(user, v.space())))
+                }
+                _ => false,
+            }
         };
         let from = match created {
             Some(at) => self.creation_seq(r, at)?,
