@@ -55,9 +55,10 @@ impl Session {
         if !exists && user != 1 {
             return Err(err!(DoesNotExist, "no {} {}", r.kind.as_str(), r.id));
         }
-        // A host's history shows links of values the reader may read, and a value's its links
-        // to artifacts the reader may read, as its `artifact_ids` do (the owner sees all):
-        // what the reader may not read does not exist for them (SPEC §5).
+        // A host's history shows links of values the reader may read, and a value's hides its
+        // links to artifacts that exist and that the reader may not read, as its `artifact_ids`
+        // do (the owner sees all): what the reader may not read does not exist for them (SPEC
+        // §5). Links to an artifact deleted since stay, its deletion's unlinks among them.
         let hidden = |e: &Event| -> bool {
             if user == 1 {
                 return false;
@@ -65,7 +66,7 @@ impl Session {
             match e.data {
                 EventData::Link { host } | EventData::Unlink { host } if e.record == r => match host {
                     Host::Artifact(a) => {
-                        !self.store.read(|s| s.artifacts.get(&a).is_some_and(|a| s.can_read(user, a.space_id)))
+                        self.store.read(|s| s.artifacts.get(&a).is_some_and(|a| !s.can_read(user, a.space_id)))
                     }
                     Host::Run(_) => false,
                 },

@@ -190,7 +190,7 @@ mod tests {
     fn event(seq: u64, kind: RecordType, id: u64, data: EventData) -> Event {
         Event {
             seq,
-            at: seq as i64,
+            at: seq as i64 * 1000,
             actor: 1,
             run: None,
             record: RecordRef { kind, id },

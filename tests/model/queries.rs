@@ -323,11 +323,19 @@ pub fn history(m: &Model, user: u64, r: (RecordType, u64)) -> R<Vec<u64>> {
     if !exists && user != 1 {
         return Err(DNE);
     }
+    // A host's history leaves out links of values the reader may not read; a value's, its
+    // links to artifacts that exist and that the reader may not read.
     let hidden = |e: &MEvent| {
+        let link = e.data.starts_with("link ") || e.data.starts_with("unlink ");
         user != 1
-            && e.record != r
-            && (e.data.starts_with("link ") || e.data.starts_with("unlink "))
-            && !m.values.get(&e.record.1).is_some_and(|v| m.can_read(user, v.space))
+            && link
+            && if e.record == r {
+                e.also.iter().any(|(k, a)| {
+                    *k == RecordType::Artifact && m.artifacts.get(a).is_some_and(|a| !m.can_read(user, a.space))
+                })
+            } else {
+                !m.values.get(&e.record.1).is_some_and(|v| m.can_read(user, v.space))
+            }
     };
     let out: Vec<u64> =
         m.events.iter().filter(|e| (e.record == r || e.also.contains(&r)) && !hidden(e)).map(|e| e.seq).collect();
