@@ -120,14 +120,28 @@ impl Session {
     fn cascade_feature(&self, s: &State, d: &mut Draft, fid: u64, label: &str) -> Result<()> {
         let mut sorted: Vec<u64> = s.by_feature.get(&Some(fid)).map(|set| set.ids().collect()).unwrap_or_default();
         sorted.sort_unstable();
+        // A value the actor may not read does not exist for them (SPEC §5): errors about one
+        // name neither it nor its space.
+        let readable = |id: u64| s.value(id).is_some_and(|v| s.can_read(self.ctx.user, v.space()));
         if let Some(linked) = sorted.iter().find(|id| s.is_linked(**id)) {
-            return Err(err!(
-                ProtectedError,
-                "cannot delete {label}: its value {linked} is still linked; unlink it first"
-            ));
+            return Err(match readable(*linked) {
+                true => {
+                    err!(ProtectedError, "cannot delete {label}: its value {linked} is still linked; unlink it first")
+                }
+                false => err!(
+                    ProtectedError,
+                    "cannot delete {label}: one of its values, in a space you cannot read, is still linked"
+                ),
+            });
         }
         for id in &sorted {
             let v = s.value(*id).ok_or_else(|| err!(DoesNotExist, "no value {id}"))?;
+            if !readable(*id) {
+                return Err(err!(
+                    PermissionDenied,
+                    "cannot delete {label} for good: some of its values are in spaces you cannot read"
+                ));
+            }
             check_edit(s, self.ctx.user, &format!("value {id} of {label}"), v.branch(), v.space(), Edit::Purge)?;
         }
         for id in sorted {
