@@ -56,9 +56,29 @@ pub(crate) fn fold_log(
 ) -> Result<State> {
     state.begin_replay();
     let start = (state.seq, state.head);
+    scan(log, start, to, |block| {
+        state.warm_dedup(block);
+        for e in block {
+            state.fold(e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
+            after(&state)?;
+        }
+        Ok(())
+    })?;
+    Ok(state)
+}
+
+/// Hands `visit` every event after `start` (a seq and that event's hash) up to `to`, checked
+/// as a replay checks them, in log order and in blocks of at most [`WARM`], reading them on
+/// another thread. Everything before a problem is visited, then it is the error.
+pub(crate) fn scan(
+    log: &Log,
+    start: (u64, [u8; 32]),
+    to: u64,
+    mut visit: impl FnMut(&[Event]) -> Result<()>,
+) -> Result<()> {
     std::thread::scope(|scope| {
         let (tx, rx) = crossbeam_channel::bounded::<Result<Chunk>>(4);
-        // Folded chunks go back to the reader, which drops their events: a fresh 1,024-event
+        // Visited chunks go back to the reader, which drops their events: a fresh 1,024-event
         // vector is large enough for the allocator to map and fault in anew each time, and
         // glibc frees an event's contents on the thread that allocated them more cheaply.
         let (back_tx, back_rx) = crossbeam_channel::bounded::<Vec<Event>>(8);
@@ -66,24 +86,18 @@ pub(crate) fn fold_log(
         // Returning early drops `rx`, which stops the reader at its next send.
         for chunk in rx.iter() {
             let Chunk { mut events, hashed, unsealed } = chunk?;
-            // Everything before a problem is folded, then it is the error.
             let bad = verify(&mut events, hashed, &unsealed);
             let good = bad.as_ref().map_or(events.len(), |(i, _)| *i);
             for block in events.get(..good).unwrap_or_default().chunks(WARM) {
-                state.warm_dedup(block);
-                for e in block {
-                    state.fold(e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
-                    after(&state)?;
-                }
+                visit(block)?;
             }
             if let Some((_, why)) = bad {
                 return Err(why);
             }
             let _ = back_tx.try_send(events);
         }
-        Ok::<(), Error>(())
-    })?;
-    Ok(state)
+        Ok(())
+    })
 }
 
 /// The reading thread: sends the events after `start` up to `to` in chunks, then the first

@@ -466,20 +466,26 @@ impl Store {
     }
 
     /// The events `from..=to` that `keep` accepts, holding only those (a record's history
-    /// among a million events is a few of them).
+    /// among a million events is a few of them). They are read and checked on another thread,
+    /// as a replay reads them: a history scan of a million events took 0.7 s on one.
     pub(crate) fn events_where(&self, from: u64, to: u64, mut keep: impl FnMut(&Event) -> bool) -> Result<Vec<Event>> {
         let to = to.min(self.inner.frozen.unwrap_or(u64::MAX));
         self.flush_pending()?;
+        // The scan checks the chain from the event before `from`.
+        let before = from.max(1) - 1;
+        let start = match before {
+            0 => (0, [0; 32]),
+            seq => match self.inner.log.read_range(seq, seq).next().transpose()? {
+                Some(e) if e.seq == seq => (seq, e.hash),
+                Some(_) => return Err(Error::corrupt(Some(seq), "event missing from the log")),
+                None => return Ok(Vec::new()),
+            },
+        };
         let mut out = Vec::new();
-        for e in self.inner.log.read_range(from, to) {
-            let e = e?;
-            if e.seq > to {
-                break;
-            }
-            if keep(&e) {
-                out.push(e);
-            }
-        }
+        crate::replay::scan(&self.inner.log, start, to, |block| {
+            out.extend(block.iter().filter(|e| keep(e)).cloned());
+            Ok(())
+        })?;
         Ok(out)
     }
 
