@@ -98,10 +98,7 @@ impl Store {
             return Ok(head);
         }
         let at = |seq: u64| -> Result<i64> {
-            match self.inner.log.read_range(seq, seq).next().transpose()? {
-                Some(e) if e.seq == seq => Ok(e.at),
-                _ => Err(Error::corrupt(Some(seq), "event missing from the log")),
-            }
+            self.event(seq)?.map(|e| e.at).ok_or_else(|| Error::corrupt(Some(seq), "event missing from the log"))
         };
         // Invariant: every event up to `lo` is at or before `micros`, event `hi` after it.
         let (mut lo, mut hi) = (0, head);

@@ -96,11 +96,7 @@ impl Session {
         if seq == 0 {
             return Ok(1);
         }
-        let made_it = self
-            .store
-            .events(seq, seq)?
-            .first()
-            .is_some_and(|e| e.at == at && e.record == r && e.data.kind() == "create");
+        let made_it = self.store.event(seq)?.is_some_and(|e| e.at == at && e.record == r && e.data.kind() == "create");
         Ok(if made_it { seq } else { 1 })
     }
 
