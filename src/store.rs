@@ -530,11 +530,28 @@ impl Store {
     /// live as commits are written.
     pub fn subscribe(&self, from: u64) -> Result<crossbeam_channel::Receiver<Event>> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let mut next = from.max(1);
+        // The backlog up to what the writer has published is read first without the
+        // subscriber lock, which the writer holds from each group's append to its publication:
+        // reading a long backlog under it held up every commit meanwhile.
+        if let Some(writer) = &self.inner.writer {
+            let published = writer.progress.durable();
+            for e in self.inner.log.read_range(next, published) {
+                let e = e?;
+                if e.seq > published {
+                    break;
+                }
+                next = e.seq + 1;
+                let _ = tx.send(e);
+            }
+        }
+        // The rest under the lock: the log then holds only published groups, and every later
+        // one is published to this subscriber, so nothing is missed or sent twice.
         let mut subs = self.inner.subs.lock();
-        for e in self.inner.log.read_from(from.max(1)) {
+        for e in self.inner.log.read_from(next) {
             let _ = tx.send(e?);
         }
-        subs.push(tx);
+        subs.push((from, tx));
         Ok(rx)
     }
 }

@@ -405,8 +405,9 @@ fn poisoned(why: &str) -> Error {
     Error::Io(format!("the store is poisoned and accepts no more writes (reopen it to recover): {why}"))
 }
 
-/// Subscribers to committed events.
-pub(crate) type Subscribers = Arc<Mutex<Vec<Sender<Event>>>>;
+/// Subscribers to committed events, each with the first seq it wants: one may subscribe from
+/// an event not yet written, and the group that brings it may start before it.
+pub(crate) type Subscribers = Arc<Mutex<Vec<(u64, Sender<Event>)>>>;
 
 /// The writer thread and the channel into it.
 pub(crate) struct Writer {
@@ -558,7 +559,7 @@ fn run(rx: &Receiver<Sealed>, log: &Log, durability: Durability, progress: &Prog
             return;
         }
         if !published.is_empty() {
-            s.retain(|tx| published.iter().all(|e| tx.send(e.clone()).is_ok()));
+            s.retain(|(from, tx)| published.iter().filter(|e| e.seq >= *from).all(|e| tx.send(e.clone()).is_ok()));
         }
         drop(s);
         woken = progress.advance(last);
