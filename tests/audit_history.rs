@@ -275,6 +275,22 @@ fn seq_at_time_finds_the_last_event_at_or_before_a_time() {
 // Subscriptions
 // ---------------------------------------------------------------------------------------------
 
+/// `n` threads each making `ops` random commands, thread `t` from seed `seed + t`.
+fn writers(store: &Store, n: u64, seed: u64, ops: usize) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|t| {
+            let me = store.session();
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(seed + t);
+                let mut draft = None;
+                for _ in 0..ops {
+                    random_op(&me, &mut rng, &mut draft);
+                }
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn subscription_delivers_every_event_in_order_then_live() {
     let tmp = tempfile::tempdir().unwrap();
@@ -282,18 +298,7 @@ fn subscription_delivers_every_event_in_order_then_live() {
     setup(&store);
     let early = store.subscribe(1).unwrap();
     let before = store.head().0;
-    let threads: Vec<_> = (0..4)
-        .map(|t| {
-            let me = store.session();
-            std::thread::spawn(move || {
-                let mut rng = Rng::new(100 + t);
-                let mut draft = None;
-                for _ in 0..60 {
-                    random_op(&me, &mut rng, &mut draft);
-                }
-            })
-        })
-        .collect();
+    let threads = writers(&store, 4, 100, 60);
     // Subscribe while the writers run: the backlog and the live feed must meet exactly.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while store.head().0 < before + 40 {
@@ -442,18 +447,7 @@ fn subscriptions_made_while_writers_run_meet_the_live_feed_exactly() {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open_with(tmp.path(), fvstore::Options { durability, ..options(0) }).unwrap();
         setup(&store);
-        let threads: Vec<_> = (0..3)
-            .map(|t| {
-                let me = store.session();
-                std::thread::spawn(move || {
-                    let mut rng = Rng::new(200 + t);
-                    let mut draft = None;
-                    for _ in 0..150 {
-                        random_op(&me, &mut rng, &mut draft);
-                    }
-                })
-            })
-            .collect();
+        let threads = writers(&store, 3, 200, 150);
         let mut rng = Rng::new(7);
         let mut subs = Vec::new();
         while threads.iter().any(|t| !t.is_finished()) && subs.len() < 200 {
