@@ -438,6 +438,28 @@ fn exec_as_of_history_stops_at_its_seq() {
     assert_eq!(seqs, [2], "the history of value {v} as of event 2");
 }
 
+/// The log's time rule saturates, as the stamping does: a clock stuck near the end of time
+/// stamps every later event `i64::MAX`, and such a log still opens by a full replay (which
+/// checks the rule) and is searched by time.
+#[test]
+fn a_log_stamped_at_the_end_of_time_still_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = fvstore::Options { clock: std::sync::Arc::new(fvstore::FixedClock(i64::MAX - 1500)), ..options(0) };
+    let store = Store::open_with(tmp.path(), opts.clone()).unwrap();
+    for i in 0..6 {
+        store.session().get_or_create(None, i).unwrap();
+    }
+    drop(store);
+    std::fs::remove_dir_all(tmp.path().join("snapshots")).unwrap();
+    let store = Store::open_with(tmp.path(), opts).unwrap();
+    assert_eq!(store.head().0, 6);
+    let at: Vec<i64> = store.session().log(1, 6).unwrap().iter().map(|e| e.at).collect();
+    assert_eq!(at, [i64::MAX - 1500, i64::MAX - 500, i64::MAX, i64::MAX, i64::MAX, i64::MAX]);
+    assert_eq!(store.seq_at_time(i64::MAX - 1000).unwrap(), 1);
+    assert_eq!(store.seq_at_time(i64::MAX - 1).unwrap(), 2);
+    assert_eq!(store.seq_at_time(i64::MAX).unwrap(), 6);
+}
+
 /// A subscription reads the published part of its backlog without holding up the writer, then
 /// the rest under the writer's lock: subscribing again and again while three threads commit,
 /// in durable and buffered mode, every subscriber gets exactly the log's events from its seq.
