@@ -95,7 +95,7 @@ impl Store {
             let tname = String::from_utf8_lossy(&name).into_owned();
             for item in tree.iter() {
                 let (k, v) = item?;
-                let key: String = k.iter().map(|b| format!("{b:02x}")).collect();
+                let key = codec::hex_bytes(&k);
                 let summary = if tname == "log" {
                     match codec::decode_batch(&v) {
                         Ok(b) => format!(
@@ -117,7 +117,7 @@ impl Store {
                         Err(e) => format!("{} bytes, undecodable: {}", v.len(), e.message()),
                     }
                 } else {
-                    format!("{} bytes: {}", v.len(), v.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                    format!("{} bytes: {}", v.len(), codec::hex_bytes(&v))
                 };
                 writeln!(out, "{tname}\t{key}\t{summary}")?;
             }

@@ -335,6 +335,18 @@ pub fn hex(h: &[u8; 32]) -> String {
     crate::value::ValueHash(*h).to_string()
 }
 
+/// Lower-case hex of any bytes, two digits each, into one string (a string per byte was most
+/// of the allocations of an export).
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
 /// Parses 64 hex digits.
 pub fn unhex(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {

@@ -77,7 +77,7 @@ fn data(d: &EventData) -> Json {
                 .map(|v| value_to_json(&v))
                 .unwrap_or(Json::Null);
             json!({"feature_id": feature, "value": plain, "hash": hex(hash), "branch_id": branch, "space_id": space,
-                   "canonical": value.iter().map(|b| format!("{b:02x}")).collect::<String>()})
+                   "canonical": crate::codec::hex_bytes(value)})
         }
         EventData::BranchChange { from, to } => json!({"from": from, "to": to}),
         EventData::SpaceChange { from, to } => json!({"from": from, "to": to}),
