@@ -82,12 +82,26 @@ impl Session {
     /// context, the host, and that every feature named exists. For the protocol, whose JSON
     /// may hold a number that no [`Value`] can, so that those errors still come first.
     pub(crate) fn check_values_target<'n>(&self, host: Host, names: impl Iterator<Item = &'n str>) -> Result<()> {
+        self.store.read(|s| self.values_target(s, host, names).map(drop))
+    }
+
+    /// The checks of `check_values_target`, in their order, and each value's feature: every
+    /// feature resolved once (a call names a few features for many values).
+    fn values_target<'s, 'n>(
+        &self,
+        s: &'s State,
+        host: Host,
+        names: impl Iterator<Item = &'n str>,
+    ) -> Result<Vec<&'s Feature>> {
         let user = self.ctx.user;
-        self.store.read(|s| {
-            resolve::context(s, &self.ctx, true)?;
-            resolve::host(s, user, host)?;
-            unknown_features(names.filter(|n| resolve::feature(s, user, &Ref::Name((*n).to_string())).is_err()))
-        })
+        resolve::context(s, &self.ctx, true)?;
+        resolve::host(s, user, host)?;
+        let mut features: BTreeMap<&str, Option<&Feature>> = BTreeMap::new();
+        let per_value: Vec<(&str, Option<&Feature>)> = names
+            .map(|n| (n, *features.entry(n).or_insert_with(|| resolve::feature(s, user, &Ref::Name(n.into())).ok())))
+            .collect();
+        unknown_features(per_value.iter().filter(|(_, f)| f.is_none()).map(|(n, _)| *n))?;
+        Ok(per_value.into_iter().filter_map(|(_, f)| f).collect())
     }
 
     /// Drafts the creation of a prepared value; checks the feature is usable and the actor may
@@ -189,22 +203,7 @@ impl Session {
         self.store.commit(
             &self.ctx,
             |s, d| {
-                resolve::context(s, &self.ctx, true)?;
-                resolve::host(s, user, host)?;
-                // Each feature resolved once (a call names a few features for many values), and
-                // each value's looked up once.
-                let mut features: BTreeMap<&str, Option<&Feature>> = BTreeMap::new();
-                let per_value: Vec<Option<&Feature>> = values
-                    .iter()
-                    .map(|(n, _)| {
-                        *features
-                            .entry(n.as_str())
-                            .or_insert_with(|| resolve::feature(s, user, &Ref::Name(n.clone())).ok())
-                    })
-                    .collect();
-                unknown_features(
-                    values.iter().zip(&per_value).filter(|(_, f)| f.is_none()).map(|((n, _), _)| n.as_str()),
-                )?;
+                let per_value = self.values_target(s, host, values.iter().map(|(n, _)| n.as_str()))?;
                 let mut host_checked = (false, false);
                 let mut check = |s: &State, edit: Edit| -> Result<()> {
                     let done = if edit == Edit::Link { &mut host_checked.0 } else { &mut host_checked.1 };
@@ -236,14 +235,13 @@ impl Session {
                 let prepared: Vec<Option<Result<Prepared>>> = values
                     .iter()
                     .zip(&per_value)
-                    .map(|((_, raw), f)| match f {
-                        Some(f) if !matches!(raw, Value::Null) => Some(prepare_for(Some(f), raw.clone(), &limits)),
-                        _ => None,
+                    .map(|((_, raw), f)| match raw {
+                        Value::Null => None,
+                        _ => Some(prepare_for(Some(f), raw.clone(), &limits)),
                     })
                     .collect();
                 s.warm_values(prepared.iter().flatten().flatten().map(|p| (p.feature, &p.hash)));
                 for ((name, f), p) in values.iter().map(|(n, _)| n).zip(per_value).zip(prepared) {
-                    let f = f.ok_or_else(|| err!(DoesNotExist, "no feature {name}"))?;
                     // With its feature known, a value has no preparation exactly when it is null.
                     // The value, and whether it may need a link: not if this call met it
                     // before, and it is not linked yet if this call creates it.
