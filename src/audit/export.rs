@@ -3,7 +3,7 @@
 
 use crate::error::{err, Error, Result};
 use crate::log::Log;
-use crate::protocol::{parse_event::event_from_json, render};
+use crate::protocol::{event_json::EventJson, parse_event::event_from_json};
 use crate::replay::check_next;
 use crate::state::State;
 use crate::store::{Options, Store};
@@ -13,16 +13,30 @@ use std::path::Path;
 /// Events appended to the new log per sled record during an import.
 const IMPORT_BATCH: usize = 10_000;
 
+/// Bytes of export lines gathered before each write.
+const EXPORT_BLOCK: usize = 1 << 16;
+
 impl Store {
-    /// Writes every event, in order, one JSON object per line. Returns how many.
+    /// Writes every event, in order, one JSON object per line — on an `as_of` view, up to the
+    /// view's seq. Returns how many.
     pub fn export_jsonl(&self, mut w: impl Write) -> Result<u64> {
-        self.flush_pending()?;
         let mut n = 0;
-        for e in self.log().read_from(1) {
-            let e = e?;
-            writeln!(w, "{}", render::event(&e))?;
-            n += 1;
-        }
+        // Lines go out in blocks: one write per line through a caller's writer (a progress
+        // counter, a pipe) cost more than the line.
+        let mut out = Vec::with_capacity(EXPORT_BLOCK + 4096);
+        self.scan_events(1, u64::MAX, |events| {
+            for e in events {
+                serde_json::to_writer(&mut out, &EventJson(e)).map_err(|e| err!(Io, "cannot render an event: {e}"))?;
+                out.push(b'\n');
+                n += 1;
+                if out.len() >= EXPORT_BLOCK {
+                    w.write_all(&out)?;
+                    out.clear();
+                }
+            }
+            Ok(())
+        })?;
+        w.write_all(&out)?;
         w.flush()?;
         Ok(n)
     }

@@ -338,11 +338,11 @@ pub fn hex(h: &[u8; 32]) -> String {
 /// Lower-case hex of any bytes, two digits each, into one string (a string per byte was most
 /// of the allocations of an export).
 pub fn hex_bytes(bytes: &[u8]) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
+        for nibble in [b >> 4, b & 15] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
     }
     out
 }

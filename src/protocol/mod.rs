@@ -3,6 +3,7 @@
 //! or `{"error": {"kind", "message"}}`.
 
 mod args;
+pub(crate) mod event_json;
 mod ops;
 pub(crate) mod parse_event;
 pub mod render;

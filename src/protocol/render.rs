@@ -1,7 +1,7 @@
 //! Records and events as the protocol's JSON objects (SPEC §9).
 
-use crate::codec::hex;
-use crate::event::{Event, EventData, Host, RecordRef};
+use super::event_json::EventJson;
+use crate::event::Event;
 use crate::state::{Artifact, Branch, Feature, Run, Space, User, ValueRecord};
 use crate::value::{format_timestamp, value_to_json};
 use crate::{Record, Value};
@@ -47,55 +47,11 @@ pub fn record(r: &Record) -> Json {
     }
 }
 
-fn record_ref(r: &RecordRef) -> Json {
-    json!({"type": r.kind.as_str(), "id": r.id})
-}
-
-fn host(h: &Host) -> Json {
-    match h {
-        Host::Artifact(a) => json!({"artifact": a}),
-        Host::Run(r) => json!({"run": r}),
-    }
-}
-
-/// An event's `data`. A created value carries its plain JSON and its canonical encoding in hex
-/// (`canonical`), which is exact where JSON is not (a date in an `object` feature).
-fn data(d: &EventData) -> Json {
-    match d {
-        EventData::CreateUser { handle } => json!({"handle": handle}),
-        EventData::CreateSpace { name } | EventData::CreateBranch { name } | EventData::CreateRun { name } => {
-            json!({"name": name})
-        }
-        EventData::CreateFeature { name, dtype, nullable, coerce, branch, space } => json!({
-            "name": name, "dtype": dtype.as_str(), "nullable": nullable, "coerce": coerce,
-            "branch_id": branch, "space_id": space}),
-        EventData::CreateArtifact { key, branch, space } => {
-            json!({"key": key, "branch_id": branch, "space_id": space})
-        }
-        EventData::CreateValue { feature, value, hash, branch, space } => {
-            let plain = crate::codec::decode_value(value, crate::codec::MAX_NESTING)
-                .map(|v| value_to_json(&v))
-                .unwrap_or(Json::Null);
-            json!({"feature_id": feature, "value": plain, "hash": hex(hash), "branch_id": branch, "space_id": space,
-                   "canonical": crate::codec::hex_bytes(value)})
-        }
-        EventData::BranchChange { from, to } => json!({"from": from, "to": to}),
-        EventData::SpaceChange { from, to } => json!({"from": from, "to": to}),
-        EventData::Link { host: h } | EventData::Unlink { host: h } => host(h),
-        EventData::Delete | EventData::RunFinish => json!({}),
-        EventData::Merge { moved } => {
-            json!({"moved": moved.iter().map(record_ref).collect::<Vec<_>>()})
-        }
-        EventData::Grant { user, role } => {
-            json!({"user_id": user, "role": role.map_or("none", |r| r.as_str())})
-        }
-    }
-}
-
+/// `{"seq", "at", "kind", "actor_id", "run_id", "record", "data", "prev", "hash"}`, as
+/// [`EventJson`] writes it.
 pub fn event(e: &Event) -> Json {
-    json!({"seq": e.seq, "at": format_timestamp(e.at), "kind": e.data.kind(), "actor_id": e.actor,
-           "run_id": e.run, "record": record_ref(&e.record), "data": data(&e.data),
-           "prev": hex(&e.prev), "hash": hex(&e.hash)})
+    // Serializing into a `Value` fails only where a map key is not a string; EventJson has none.
+    serde_json::to_value(EventJson(e)).unwrap_or(Json::Null)
 }
 
 pub fn plain(v: &Value) -> Json {

@@ -15,7 +15,7 @@ impl ValueHash {
         &self.0
     }
 
-    fn hex_digits(&self) -> [u8; 64] {
+    pub(crate) fn hex_digits(&self) -> [u8; 64] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
         for (pair, b) in out.chunks_exact_mut(2).zip(&self.0) {

@@ -119,8 +119,36 @@ pub(crate) fn format_datetime(micros: i64) -> String {
 /// RFC 3339 UTC with microseconds, as `created_at` and event times are shown.
 pub(crate) fn format_timestamp(micros: i64) -> String {
     match to_naive(micros) {
+        // Digit by digit: an export formats one per event, and parsing the strftime pattern
+        // each time was a tenth of it. The same text as the pattern below gives.
+        Some(dt) if (0..=9999).contains(&dt.year()) => {
+            let mut out = String::with_capacity(27);
+            let us = dt.nanosecond() / 1000;
+            for (n, width, sep) in [
+                (dt.year().unsigned_abs(), 4, '-'),
+                (dt.month(), 2, '-'),
+                (dt.day(), 2, 'T'),
+                (dt.hour(), 2, ':'),
+                (dt.minute(), 2, ':'),
+                (dt.second(), 2, '.'),
+                (us, 6, 'Z'),
+            ] {
+                push_digits(&mut out, n, width);
+                out.push(sep);
+            }
+            out
+        }
+        // Years outside 0–9999 carry a sign and more digits.
         Some(dt) => format!("{}Z", dt.format("%Y-%m-%dT%H:%M:%S%.6f")),
         None => format!("<time {micros}>"),
+    }
+}
+
+/// The last `width` decimal digits of `n`, zero-padded.
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from_digit(digit, 10).unwrap_or('0'));
     }
 }
 
@@ -132,4 +160,31 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
 
 pub(crate) fn date_to_micros(days: i32) -> i64 {
     i64::from(days).saturating_mul(MICROS_PER_DAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digit-by-digit timestamp is the strftime pattern's text, across the years it
+    /// covers, at their edges and beyond them.
+    #[test]
+    fn timestamps_read_as_the_pattern_writes_them() {
+        let pattern = |m: i64| to_naive(m).map(|dt| format!("{}Z", dt.format("%Y-%m-%dT%H:%M:%S%.6f")));
+        let year_0 = -62_167_219_200_000_000;
+        let year_10000 = 253_402_300_800_000_000;
+        let mut seeds = vec![0, 1, -1, 999_999, 1_000_000, year_0, year_0 - 1, year_10000, year_10000 - 1, i64::MAX];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Spread over years −2000 to 12000, and every microsecond digit.
+            seeds.push((x % 440_000_000_000_000_000) as i64 - 125_000_000_000_000_000);
+        }
+        for m in seeds {
+            let expected = pattern(m).unwrap_or_else(|| format!("<time {m}>"));
+            assert_eq!(format_timestamp(m), expected, "micros {m}");
+        }
+    }
 }
