@@ -42,7 +42,9 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         }
         "grant" => {
             a.allow(&["space", "user", "role"])?;
-            let role_name = a.str("role")?;
+            // Every field is read before the role's value is judged: a grant missing its
+            // space or user is InvalidInput (SPEC §9) whatever its role says.
+            let (space, user, role_name) = (a.reference("space")?, a.reference("user")?, a.str("role")?);
             let role = match role_name {
                 "admin" => Some(Role::Admin),
                 "write" => Some(Role::Write),
@@ -52,7 +54,6 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
                     return Err(err!(ValidationError, "unknown role '{other}'; roles are admin, write, read and none"))
                 }
             };
-            let (space, user) = (a.reference("space")?, a.reference("user")?);
             act(move |s| {
                 let g = s.grant(space, user, role)?;
                 Ok(json!({"space": g.space_id, "user_id": g.user_id, "role": role_name}))
