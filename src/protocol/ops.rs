@@ -236,6 +236,9 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         }
         "history" => {
             a.allow(&["id", "record"])?;
+            if a.has("id") && a.has("record") {
+                return Err(err!(InvalidInput, "op 'history' takes either 'id' or 'record', not both"));
+            }
             let r = if a.has("record") {
                 let m = a.object("record")?;
                 let ra = Args::new("history.record", m);
