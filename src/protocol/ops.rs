@@ -334,11 +334,19 @@ fn as_of<'a>(a: &Args<'a>) -> Result<Action<'a>> {
 fn list<'a>(a: &Args<'a>) -> Result<Action<'a>> {
     a.allow(&["type", "branch"])?;
     let ty = a.str("type")?;
+    // `branch` is a field of the request: a mistyped one is InvalidInput (SPEC §9), and a null
+    // one is absent, as for the other optional fields. Names are resolved in the session.
     let branches = match a.raw("branch") {
-        Ok(j) => BranchSel::from_value(value_from_json(j)?)?,
-        Err(_) => BranchSel::Default,
+        Ok(Json::Null) | Err(_) => BranchSel::Default,
+        Ok(j) => value_from_json(j).and_then(BranchSel::from_value).map_err(|e| {
+            err!(
+                InvalidInput,
+                "field 'branch' of op 'list' must be a branch id or name, a list of them, or \"all\" ({})",
+                e.message()
+            )
+        })?,
     };
-    if a.has("branch") && !matches!(ty, "features" | "artifacts") {
+    if !matches!(branches, BranchSel::Default) && !matches!(ty, "features" | "artifacts") {
         return Err(err!(InvalidInput, "'branch' applies only to features and artifacts"));
     }
     match ty {
