@@ -30,6 +30,9 @@ pub fn run(db: &Path, clock: Option<&str>, buffered: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Warnings of opening (a snapshot skipped) go to stderr, as for every command (docs/CLI.md);
+    // stdout keeps one response per request.
+    super::output::warn_all(&store);
     let exec = Exec::new(store);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
