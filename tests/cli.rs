@@ -349,6 +349,45 @@ fn exec_keeps_the_protocol() {
     assert_eq!(serde_json::from_str::<Json>(text(&out.stdout).trim()).unwrap()["error"]["kind"], "InvalidInput");
 }
 
+/// SPEC §9: every line is answered and the next one read — a line that is not UTF-8, one
+/// ending in CR LF, and a last line without a newline included — and the exit code is 0 at
+/// end of input. Warnings of opening go to stderr (docs/CLI.md), never between responses.
+#[test]
+fn exec_answers_every_line_and_warns_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("s").to_str().unwrap().to_string();
+    let input: &[u8] =
+        b"{\"op\":\"create_user\",\"handle\":\"alice\"}\n\xff\xfe\n{\"op\":\"head\"}\r\n{\"op\":\"head\"}";
+    let mut child = Command::new(BIN)
+        .args(["exec", "--db", &db, "--clock", "2026-11-26T21:00:00Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    let lines: Vec<Json> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["ok"]["id"], 2);
+    assert_eq!(lines[1]["error"]["kind"], "InvalidInput");
+    assert_eq!(lines[2]["ok"]["seq"], 1);
+    assert_eq!(lines[3]["ok"]["seq"], 1);
+
+    // A garbage snapshot: skipped with a warning on stderr, the state rebuilt from the log.
+    for s in snapshots(&db) {
+        std::fs::write(&s, b"not a snapshot").unwrap();
+    }
+    let out = fv_stdin(&["exec", "--db", &db], "{\"op\":\"head\"}\n");
+    assert!(out.status.success());
+    assert!(text(&out.stderr).starts_with("fvstore: warning: skipped snapshot"), "{}", text(&out.stderr));
+    let lines: Vec<Json> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["ok"]["seq"], 1);
+}
+
 #[test]
 fn demo_runs_small_and_prints_its_summary() {
     let tmp = tempfile::tempdir().unwrap();
