@@ -2,8 +2,9 @@
 //! import that rebuilds an identical store, refusing a broken chain.
 
 use crate::error::{err, Error, Result};
+use crate::event::Event;
 use crate::log::Log;
-use crate::protocol::{event_json::EventJson, parse_event::event_from_json};
+use crate::protocol::{event_json::EventJson, parse_event::event_from_json, parse_line};
 use crate::replay::check_next;
 use crate::state::State;
 use crate::store::{Options, Store};
@@ -57,21 +58,20 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
         let mut state = State::new();
         state.begin_replay();
         let mut pending = Vec::new();
-        for (i, line) in r.lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let json: serde_json::Value = serde_json::from_str(&line)
-                .map_err(|e| Error::corrupt(None, format!("line {}: not JSON: {e}", i + 1)))?;
-            let e = event_from_json(&json).map_err(|e| Error::corrupt(Some(state.seq + 1), e.message()))?;
+        parsed_lines(r, |line| {
+            let e = match line {
+                Line::Event(e) => e,
+                Line::NotJson(why) => return Err(Error::corrupt(None, why)),
+                Line::Bad(why) => return Err(Error::corrupt(Some(state.seq + 1), why.message())),
+            };
             check_next(&state, &e)?;
             state.fold(&e).map_err(|why| Error::corrupt(Some(e.seq), why))?;
             pending.push(e);
             if pending.len() >= IMPORT_BATCH {
                 log.append(&std::mem::take(&mut pending))?;
             }
-        }
+            Ok(())
+        })?;
         log.append(&pending)?;
         log.sync()
     })();
@@ -81,5 +81,83 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
             let _ = std::fs::remove_dir_all(dir.join("log"));
             Err(e)
         }
+    }
+}
+
+/// One line of an export, as the parsing thread read it.
+enum Line {
+    Event(Event),
+    /// Not JSON at all: the message names the line.
+    NotJson(String),
+    /// JSON, but not an event; the caller names the seq it expected.
+    Bad(Error),
+}
+
+/// Lines per block handed between the threads of an import.
+const PARSE_BLOCK: usize = 1024;
+
+/// Hands `each` every non-blank line of `r`, parsed, in order. The calling thread reads the
+/// lines and `each` checks, folds and appends, while a second thread parses them: parsing was
+/// more than half of an import. Stops at the first error, of `r` or of `each`.
+fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded::<Vec<(usize, String)>>(2);
+        let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<Vec<Line>>(2);
+        scope.spawn(move || {
+            for block in raw_rx {
+                let parsed = block.into_iter().map(|(n, text)| parse_line(n, &text)).collect();
+                // The caller has stopped when its end is gone; so does this thread.
+                if parsed_tx.send(parsed).is_err() {
+                    return;
+                }
+            }
+        });
+        // Two blocks in flight: one parsed while the caller folds the other. Returning drops
+        // both channel ends here, which ends the parsing thread.
+        let mut lines = r.lines().enumerate();
+        let mut in_flight = 0;
+        let mut more = true;
+        loop {
+            while more && in_flight < 2 {
+                let mut block = Vec::with_capacity(PARSE_BLOCK);
+                more = false;
+                for (i, line) in lines.by_ref() {
+                    let line = line?;
+                    if !line.trim().is_empty() {
+                        block.push((i + 1, line));
+                    }
+                    if block.len() == PARSE_BLOCK {
+                        more = true;
+                        break;
+                    }
+                }
+                if block.is_empty() {
+                    break;
+                }
+                raw_tx.send(block).map_err(|_| err!(Io, "the import's parsing thread stopped"))?;
+                in_flight += 1;
+            }
+            if in_flight == 0 {
+                return Ok(());
+            }
+            let parsed = parsed_rx.recv().map_err(|_| err!(Io, "the import's parsing thread stopped"))?;
+            in_flight -= 1;
+            for line in parsed {
+                each(line)?;
+            }
+        }
+    })
+}
+
+fn parse_line(n: usize, text: &str) -> Line {
+    if let Some(e) = parse_line::event(text) {
+        return Line::Event(e);
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Err(e) => Line::NotJson(format!("line {n}: not JSON: {e}")),
+        Ok(json) => match event_from_json(&json) {
+            Ok(e) => Line::Event(e),
+            Err(why) => Line::Bad(why),
+        },
     }
 }

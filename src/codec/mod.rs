@@ -347,15 +347,50 @@ pub fn hex_bytes(bytes: &[u8]) -> String {
     out
 }
 
-/// Parses 64 hex digits.
+/// Parses 64 hex digits (either case).
 pub fn unhex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
     if s.len() != 64 {
         return None;
     }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(chunk).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(pair, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        *byte = hex_pair(pair)?;
     }
     Some(out)
+}
+
+/// Parses an even number of hex digits (either case) into bytes.
+pub fn unhex_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes().chunks_exact(2).map(hex_pair).collect()
+}
+
+/// Two hex digits; no sign, no space (`u8::from_str_radix` took a leading `+`).
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let digit = |c: &u8| char::from(*c).to_digit(16);
+    match pair {
+        [hi, lo] => u8::try_from(digit(hi)? << 4 | digit(lo)?).ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex_bytes(&hex_bytes(&all)), Some(all.clone()));
+        assert_eq!(unhex_bytes(&hex_bytes(&all).to_uppercase()), Some(all));
+        let h = [0xab; 32];
+        assert_eq!(unhex(&hex(&h)), Some(h));
+        for bad in ["+f", " f", "f ", "g0", "0x", "-1", "abc", "é0"] {
+            assert_eq!(unhex_bytes(bad), None, "{bad:?}");
+        }
+        assert_eq!(unhex(&"0".repeat(63)), None);
+        assert_eq!(unhex(&format!("{}+f", "0".repeat(62))), None);
+    }
 }

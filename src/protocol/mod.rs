@@ -6,6 +6,7 @@ mod args;
 pub(crate) mod event_json;
 mod ops;
 pub(crate) mod parse_event;
+pub(crate) mod parse_line;
 pub mod render;
 
 use crate::error::{err, Error, Result};

@@ -1,7 +1,7 @@
 //! Events back from their JSON form (the `export` format), for `import`. The inverse of
 //! `render::event`; a created value is read from its `canonical` hex, which is exact.
 
-use crate::codec::unhex;
+use crate::codec::{unhex, unhex_bytes};
 use crate::error::{err, Result};
 use crate::event::{Event, EventData, Host, RecordRef, RecordType, Role};
 use crate::value::{parse_timestamp, Dtype};
@@ -59,13 +59,6 @@ fn host(o: &Obj<'_>) -> Result<Host> {
     }
 }
 
-fn bytes_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok())).collect()
-}
-
 /// Parses one exported event line.
 pub fn event_from_json(j: &Json) -> Result<Event> {
     let m = j.as_object().ok_or_else(|| err!(InvalidInput, "an event must be a JSON object"))?;
@@ -94,21 +87,10 @@ pub fn event_from_json(j: &Json) -> Result<Event> {
             space: d.u64("space_id")?,
         },
         ("create", RecordType::Value) => {
-            let bytes = bytes_hex(d.str("canonical")?)
-                .ok_or_else(|| err!(InvalidInput, "event {seq}: 'canonical' must be hex"))?;
-            // The plain value a reader sees must say what the exact encoding says.
-            let decoded = crate::codec::decode_value(&bytes, crate::codec::MAX_NESTING)?;
-            if &crate::value::value_to_json(&decoded) != d.get("value")? {
-                return Err(err!(InvalidInput, "event {seq}: 'value' does not match its canonical encoding"));
-            }
-            let hash = d.hash("hash")?;
-            // Checked here, as the log's decoder does: the fold trusts a decoded event's hash.
-            if hash != *blake3::hash(&bytes).as_bytes() {
-                return Err(err!(InvalidInput, "event {seq}: 'hash' is not the hash of its canonical value"));
-            }
+            let (value, hash) = created_value(seq, d.str("canonical")?, d.get("value")?, d.str("hash")?)?;
             EventData::CreateValue {
                 feature: d.opt_u64("feature_id")?,
-                value: bytes,
+                value,
                 hash,
                 branch: d.i64("branch_id")?,
                 space: d.u64("space_id")?,
@@ -133,12 +115,9 @@ pub fn event_from_json(j: &Json) -> Result<Event> {
         },
         ("grant", _) => EventData::Grant {
             user: d.u64("user_id")?,
-            role: match d.str("role")? {
-                "admin" => Some(Role::Admin),
-                "write" => Some(Role::Write),
-                "read" => Some(Role::Read),
-                "none" => None,
-                other => return Err(err!(InvalidInput, "event {seq}: unknown role '{other}'")),
+            role: {
+                let name = d.str("role")?;
+                role(name).ok_or_else(|| err!(InvalidInput, "event {seq}: unknown role '{name}'"))?
             },
         },
         ("run_finish", _) => EventData::RunFinish,
@@ -154,4 +133,32 @@ pub fn event_from_json(j: &Json) -> Result<Event> {
         prev: o.hash("prev")?,
         hash: o.hash("hash")?,
     })
+}
+
+/// A created value's canonical bytes and content hash, checked against each other and against
+/// the plain JSON a reader sees.
+pub(super) fn created_value(seq: u64, canonical: &str, plain: &Json, hash: &str) -> Result<(Vec<u8>, [u8; 32])> {
+    let bytes = unhex_bytes(canonical).ok_or_else(|| err!(InvalidInput, "event {seq}: 'canonical' must be hex"))?;
+    // The plain value a reader sees must say what the exact encoding says.
+    let decoded = crate::codec::decode_value(&bytes, crate::codec::MAX_NESTING)?;
+    if &crate::value::value_to_json(&decoded) != plain {
+        return Err(err!(InvalidInput, "event {seq}: 'value' does not match its canonical encoding"));
+    }
+    let hash = unhex(hash).ok_or_else(|| err!(InvalidInput, "event {seq}: field 'hash' must be 64 hex digits"))?;
+    // Checked here, as the log's decoder does: the fold trusts a decoded event's hash.
+    if hash != *blake3::hash(&bytes).as_bytes() {
+        return Err(err!(InvalidInput, "event {seq}: 'hash' is not the hash of its canonical value"));
+    }
+    Ok((bytes, hash))
+}
+
+/// A grant's role by name; `none` takes the role away.
+pub(super) fn role(name: &str) -> Option<Option<Role>> {
+    match name {
+        "admin" => Some(Some(Role::Admin)),
+        "write" => Some(Some(Role::Write)),
+        "read" => Some(Some(Role::Read)),
+        "none" => Some(None),
+        _ => None,
+    }
 }
