@@ -61,7 +61,11 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
         parsed_lines(r, |line| {
             let e = match line {
                 Line::Event(e) => e,
-                Line::NotJson(why) => return Err(Error::corrupt(None, why)),
+                Line::Blank => return Ok(()),
+                // A line that cannot be read as an event is damage at the event it should
+                // hold: the one after the last that folded (SPEC §8 names the seq of every
+                // damage).
+                Line::Damaged(why) => return Err(Error::corrupt(Some(state.seq + 1), why)),
                 Line::Bad(why) => return Err(Error::corrupt(Some(state.seq + 1), why.message())),
             };
             check_next(&state, &e)?;
@@ -87,8 +91,9 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
 /// One line of an export, as the parsing thread read it.
 enum Line {
     Event(Event),
-    /// Not JSON at all: the message names the line.
-    NotJson(String),
+    Blank,
+    /// Not UTF-8 or not JSON: the message names the line.
+    Damaged(String),
     /// JSON, but not an event; the caller names the seq it expected.
     Bad(Error),
 }
@@ -101,11 +106,11 @@ const PARSE_BLOCK: usize = 1024;
 /// more than half of an import. Stops at the first error, of `r` or of `each`.
 fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Result<()> {
     std::thread::scope(|scope| {
-        let (raw_tx, raw_rx) = crossbeam_channel::bounded::<Vec<(usize, String)>>(2);
+        let (raw_tx, raw_rx) = crossbeam_channel::bounded::<Vec<(usize, Vec<u8>)>>(2);
         let (parsed_tx, parsed_rx) = crossbeam_channel::bounded::<Vec<Line>>(2);
         scope.spawn(move || {
             for block in raw_rx {
-                let parsed = block.into_iter().map(|(n, text)| parse_line(n, &text)).collect();
+                let parsed = block.into_iter().map(|(n, bytes)| parse_line(n, bytes)).collect();
                 // The caller has stopped when its end is gone; so does this thread.
                 if parsed_tx.send(parsed).is_err() {
                     return;
@@ -114,7 +119,7 @@ fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Re
         });
         // Two blocks in flight: one parsed while the caller folds the other. Returning drops
         // both channel ends here, which ends the parsing thread.
-        let mut lines = r.lines().enumerate();
+        let mut lines = r.split(b'\n').enumerate();
         let mut in_flight = 0;
         let mut more = true;
         loop {
@@ -122,10 +127,7 @@ fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Re
                 let mut block = Vec::with_capacity(PARSE_BLOCK);
                 more = false;
                 for (i, line) in lines.by_ref() {
-                    let line = line?;
-                    if !line.trim().is_empty() {
-                        block.push((i + 1, line));
-                    }
+                    block.push((i + 1, line?));
                     if block.len() == PARSE_BLOCK {
                         more = true;
                         break;
@@ -149,12 +151,18 @@ fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Re
     })
 }
 
-fn parse_line(n: usize, text: &str) -> Line {
-    if let Some(e) = parse_line::event(text) {
+fn parse_line(n: usize, bytes: Vec<u8>) -> Line {
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Line::Damaged(format!("line {n} is not UTF-8"));
+    };
+    if text.trim().is_empty() {
+        return Line::Blank;
+    }
+    if let Some(e) = parse_line::event(&text) {
         return Line::Event(e);
     }
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(e) => Line::NotJson(format!("line {n}: not JSON: {e}")),
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Err(e) => Line::Damaged(format!("line {n} is not JSON: {e}")),
         Ok(json) => match event_from_json(&json) {
             Ok(e) => Line::Event(e),
             Err(why) => Line::Bad(why),
