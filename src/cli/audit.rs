@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The event kinds of SPEC §9.
 const KINDS: [&str; 9] =
@@ -267,7 +267,9 @@ pub fn import(a: &ImportArgs) -> Outcome {
     if a.db.join("log").exists() {
         return Err(Fail::new(format!("{} already holds a store; import into a new directory", a.db.display())));
     }
-    let existed = a.db.exists();
+    // The outermost directory this import will create (`--db a/b/c` with only `a` there: `a/b`),
+    // so that a refused import removes every directory it made, and only those.
+    let made = a.db.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
     let stdin = a.file.as_os_str() == "-";
     let (reader, len): (Box<dyn Read>, u64) = if stdin {
         (Box::new(std::io::stdin().lock()), 0)
@@ -283,9 +285,14 @@ pub fn import(a: &ImportArgs) -> Outcome {
     let store = match result {
         Ok(s) => s,
         Err(e) => {
-            if !existed {
-                // Leave nothing behind but what was there: remove the directory import made.
-                let _ = std::fs::remove_dir(&a.db);
+            if let Some(made) = &made {
+                // Leave nothing behind but what was there: remove the directories import made
+                // (each only if empty, so nothing anyone else put there meanwhile is lost).
+                for d in a.db.ancestors() {
+                    if std::fs::remove_dir(d).is_err() || d == made.as_path() {
+                        break;
+                    }
+                }
             }
             return Err(e.into());
         }
