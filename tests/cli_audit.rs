@@ -424,3 +424,19 @@ fn audit_commands_on_a_held_store() {
     drop(stdin);
     assert!(holder.wait().unwrap().success());
 }
+
+/// CLI.md: a failure is one line a person can act on. An import into a path that is a file,
+/// or from a path that is a directory, named neither ("File exists (os error 17)", "Is a
+/// directory (os error 21)"); both now name the path, and nothing is created.
+#[test]
+fn import_errors_name_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("plain");
+    std::fs::write(&file, "").unwrap();
+    let f = file.to_str().unwrap();
+    fails(&["import", "--db", f, f], 1, &format!("{f} is not a directory"));
+    let dir = tmp.path().to_str().unwrap();
+    let target = tmp.path().join("t");
+    fails(&["import", "--db", target.to_str().unwrap(), dir], 1, &format!("cannot read {dir}: it is a directory"));
+    assert!(!target.exists());
+}

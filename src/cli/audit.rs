@@ -270,7 +270,13 @@ pub fn import(a: &ImportArgs) -> Outcome {
     // The outermost directory this import will create (`--db a/b/c` with only `a` there: `a/b`),
     // so that a refused import removes every directory it made, and only those.
     let made = a.db.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
+    if a.db.exists() && !a.db.is_dir() {
+        return Err(Fail::new(format!("{} is not a directory; import into a new directory", a.db.display())));
+    }
     let stdin = a.file.as_os_str() == "-";
+    if !stdin && a.file.is_dir() {
+        return Err(Fail::new(format!("cannot read {}: it is a directory, not an export", a.file.display())));
+    }
     let (reader, len): (Box<dyn Read>, u64) = if stdin {
         (Box::new(std::io::stdin().lock()), 0)
     } else {
