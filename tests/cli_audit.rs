@@ -440,3 +440,45 @@ fn import_errors_name_the_path() {
     fails(&["import", "--db", target.to_str().unwrap(), dir], 1, &format!("cannot read {dir}: it is a directory"));
     assert!(!target.exists());
 }
+
+/// SPEC silent on an import that is interrupted; a user expects it to leave no store that
+/// looks whole. An import killed half-way (here: reading stdin, killed while it waits for the
+/// rest) left `DIR/log` holding the events synced so far — a valid-looking store of 0 or a
+/// prefix of the events, which then refused the retried import as "already holds a store".
+/// Now the log is built aside and renamed into place only when complete.
+#[test]
+fn an_interrupted_import_leaves_no_store_and_can_be_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = sample(&tmp.path().join("s"));
+    let lines = export_lines(&db);
+    let target = tmp.path().join("t");
+    let t = target.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["import", "--db", t, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&join(&lines[..10])).unwrap();
+    stdin.flush().unwrap();
+    // Wait until the import has made its directory (it has read and is building), then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !target.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    assert!(!target.join("log").exists(), "a killed import left a store behind");
+    fails(&["stats", "--db", t], 1, "no fvstore store at");
+    // The retry builds the whole store.
+    let file = tmp.path().join("e.jsonl");
+    std::fs::write(&file, join(&lines)).unwrap();
+    let i = ok_json(&["import", "--db", t, file.to_str().unwrap(), "--json"]);
+    assert_eq!(i["events"], EVENTS);
+    assert!(!target.join("log.importing").exists());
+    assert_eq!(export_lines(t), lines);
+}

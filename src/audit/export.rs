@@ -46,13 +46,29 @@ impl Store {
 /// Builds a new store in `dir` (which must not hold a store yet) from an export. Every event is
 /// checked: sequence, chain and hash, and that it folds; the first bad line is a `Corruption`
 /// naming its sequence number, and nothing is kept.
+///
+/// The log is built under `DIR/log.importing` and renamed to `DIR/log` only once every event
+/// is in and synced, so an import killed half-way leaves no store that looks whole (before,
+/// it left a store of the events synced so far, which then refused the retried import as
+/// "already holds a store"); a leftover `log.importing` is removed by the next import.
 pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Store> {
     if dir.join("log").exists() {
         return Err(err!(ValidationError, "{} already holds a store; import into a new directory", dir.display()));
     }
+    let building = dir.join("log.importing");
+    // A leftover of a killed import is removed below, unless another import is building it now
+    // (sled holds a lock on its data file while it is open).
+    if let Ok(f) = std::fs::File::open(building.join("db")) {
+        if let Err(std::fs::TryLockError::WouldBlock) = f.try_lock() {
+            return Err(Error::Io(format!("another import is building a store in {}", dir.display())));
+        }
+    }
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        let log = Log::open(&dir.join("log"), options.durability, options.log_cache_bytes)?;
+        if building.exists() {
+            std::fs::remove_dir_all(&building)?;
+        }
+        let log = Log::open(&building, options.durability, options.log_cache_bytes)?;
         // The state only checks that every event folds (the store is opened afresh at the
         // end), so its value indexes are never built, as in a replay.
         let mut state = State::new();
@@ -77,12 +93,17 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
             Ok(())
         })?;
         log.append(&pending)?;
-        log.sync()
+        log.sync()?;
+        // Closed (sled lets go of its files) before the rename makes it the store's log.
+        drop(log);
+        std::fs::rename(&building, dir.join("log"))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
     })();
     match result {
         Ok(()) => Store::open_with(dir, options),
         Err(e) => {
-            let _ = std::fs::remove_dir_all(dir.join("log"));
+            let _ = std::fs::remove_dir_all(&building);
             Err(e)
         }
     }
