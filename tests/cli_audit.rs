@@ -482,3 +482,19 @@ fn an_interrupted_import_leaves_no_store_and_can_be_retried() {
     assert!(!target.join("log.importing").exists());
     assert_eq!(export_lines(t), lines);
 }
+
+/// NOT FIXED (reported): SPEC §1 makes branch -1 (`trash`) a row like 0–3, and §9's `history`
+/// takes `record {"type", "id"}`, but `{"type":"branch","id":-1}` is refused as `InvalidInput`
+/// ("must be a non-negative integer id"), and `fvstore history --type branch -- -1` as bad
+/// usage (exit 2): record ids are u64 throughout. No event can touch a built-in branch, so the
+/// answer would be `[]`, as it is for branches 0–3.
+#[test]
+#[ignore = "discrepancy, not fixed: the trash branch's history is refused as malformed"]
+fn history_of_the_trash_branch_is_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = sample(&tmp.path().join("s"));
+    let out = fv_stdin(&["exec", "--db", &db], "{\"op\":\"history\",\"record\":{\"type\":\"branch\",\"id\":-1}}\n");
+    let r: Json = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(r, serde_json::json!({"ok": []}));
+    ok(&["history", "--db", &db, "--type", "branch", "--", "-1"]);
+}
