@@ -498,3 +498,28 @@ fn history_of_the_trash_branch_is_empty() {
     assert_eq!(r, serde_json::json!({"ok": []}));
     ok(&["history", "--db", &db, "--type", "branch", "--", "-1"]);
 }
+
+/// NOT FIXED (reported): SPEC §8 "A snapshot that is corrupt, truncated … is skipped (with a
+/// warning)". Opening warns (and sets the file aside), but an `as_of` that builds its view from
+/// an older snapshot only looks at that one then: when it is damaged, the view falls back to
+/// an earlier snapshot or a replay (the answer is right) and the warning stays in the view's
+/// own `Store::warnings`, which exec never prints; the file is not set aside either.
+#[test]
+#[ignore = "discrepancy, not fixed: as_of skips a damaged older snapshot without a warning"]
+fn as_of_warns_when_it_skips_a_damaged_older_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = sample(&tmp.path().join("s"));
+    exec_ok(&db, "{\"op\":\"create_user\",\"handle\":\"zed\"}\n");
+    let snaps = snapshot_files(&db);
+    assert_eq!(snaps.len(), 2, "{snaps:?}");
+    let older = &snaps[0];
+    let bytes = std::fs::read(older).unwrap();
+    std::fs::write(older, &bytes[..bytes.len() - 3]).unwrap();
+    let q = format!(
+        "{{\"op\":\"as_of\",\"seq\":{EVENTS},\"request\":{{\"op\":\"count\",\"where\":{{\"branch\":\"all\"}}}}}}\n"
+    );
+    let out = fv_stdin(&["exec", "--db", &db], &q);
+    let r: Json = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert!(r.get("ok").is_some(), "{r}");
+    assert!(text(&out.stderr).contains("fvstore: warning: skipped snapshot"), "stderr: {:?}", text(&out.stderr));
+}
