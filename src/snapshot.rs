@@ -1,7 +1,9 @@
 //! Snapshots: the folded state written to a file so that opening folds only the events after
 //! it. A snapshot is a cache, never trusted without checks: its format version, fold version and
 //! state hash are checked on load, and its head must match the log's event at its sequence
-//! number. Any failure skips it (with a warning) for an older one or a full replay.
+//! number. Any failure skips it (with a warning) for an older one or a full replay — except
+//! an intact snapshot past the log's end, which proves the log lost durable events: opening
+//! then fails with `Corruption`.
 //!
 //! Files live in `DIR/snapshots/snap-<seq, 20 digits>.bin`, written to a temporary name,
 //! fsynced and renamed, so a crash leaves either the old set or the new file whole.
@@ -76,17 +78,33 @@ pub(crate) fn write(store: &Path, seq: u64, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Why a snapshot file gave no state.
+pub(crate) enum Unusable {
+    /// Damaged, from another store or of another fold version: skipped, with a warning.
+    Skip(Error),
+    /// Intact, and the state after events the log does not reach. A snapshot is written only
+    /// once its events are durable, so the log has lost them: damage, reported.
+    LogLost(Error),
+}
+
+impl From<Error> for Unusable {
+    fn from(e: Error) -> Self {
+        Unusable::Skip(e)
+    }
+}
+
 /// Reads and checks one snapshot file against the log. `named` is the seq in its file name,
 /// which must be the seq inside it.
-pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
+pub(crate) fn load(path: &Path, named: u64, log: &Log) -> std::result::Result<State, Unusable> {
     // The log must reach the named event before the file is decoded: that bounds what the
     // decoder allocates by what the log holds.
     let at_named = match named {
         0 => None,
         _ => match log.read_range(named, named).next() {
             Some(Ok(e)) if e.seq == named => Some(e.hash),
-            Some(Ok(_)) | None => return Err(not_in_log(named)),
-            Some(Err(e)) => return Err(e),
+            Some(Ok(_)) => return Err(not_in_log(named).into()),
+            None => return Err(past_the_log(path, named)),
+            Some(Err(e)) => return Err(e.into()),
         },
     };
     let SnapshotFile { fold_version, state } = read_file(path, named)?;
@@ -94,18 +112,41 @@ pub(crate) fn load(path: &Path, named: u64, log: &Log) -> Result<State> {
         return Err(Error::corrupt(
             Some(named),
             format!("snapshot file is named for event {named} but holds the state after event {}", state.seq),
-        ));
+        )
+        .into());
     }
     if fold_version != FOLD_VERSION {
         return Err(Error::corrupt(
             None,
             format!("snapshot has fold version {fold_version}; this build folds version {FOLD_VERSION}"),
-        ));
+        )
+        .into());
     }
     if at_named.is_some_and(|hash| hash != state.head) {
-        return Err(not_in_log(named));
+        return Err(not_in_log(named).into());
     }
     Ok(state)
+}
+
+/// A snapshot named for an event past the log's end: intact (checksum, its own seq, this fold
+/// version), it proves the log lost events; otherwise it is a damaged file, skipped.
+fn past_the_log(path: &Path, named: u64) -> Unusable {
+    let header = fs::File::open(path).and_then(|mut f| {
+        let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
+        Ok(codec::read_header(&mut f, len))
+    });
+    match header {
+        Ok(Ok((FOLD_VERSION, seq))) if seq == named => Unusable::LogLost(Error::corrupt(
+            Some(named),
+            format!(
+                "the log does not reach event {named}, but snapshot {} holds the state after it: the log \
+                 has lost events that were durable. Move the snapshot aside to open the store with the \
+                 events the log still has",
+                path.display()
+            ),
+        )),
+        _ => Unusable::Skip(not_in_log(named)),
+    }
 }
 
 /// Reads, decodes and checks a snapshot file (not against the log); `max_seq` as in
@@ -133,14 +174,16 @@ pub(crate) fn newest_valid(
     max_seq: u64,
     quarantine: bool,
     warnings: &mut Vec<String>,
-) -> Option<State> {
+) -> Result<Option<State>> {
     for (seq, path) in list(store) {
         if seq > max_seq {
             continue;
         }
         match load(&path, seq, log) {
-            Ok(s) => return Some(s),
-            Err(e) => {
+            Ok(s) => return Ok(Some(s)),
+            // Left where it is: it is the evidence, and the way back to the lost events.
+            Err(Unusable::LogLost(e)) => return Err(e),
+            Err(Unusable::Skip(e)) => {
                 warnings.push(format!("skipped snapshot {}: {}", path.display(), e.message()));
                 if quarantine {
                     let _ = fs::rename(&path, path.with_extension("skipped"));
@@ -148,5 +191,5 @@ pub(crate) fn newest_valid(
             }
         }
     }
-    None
+    Ok(None)
 }

@@ -127,7 +127,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create store {}: {e}", dir.display())))?;
         let log = Log::open(&dir.join("log"), options.durability, options.log_cache_bytes)?;
         let mut warnings = Vec::new();
-        let start = snapshot::newest_valid(dir, &log, u64::MAX, true, &mut warnings);
+        let start = snapshot::newest_valid(dir, &log, u64::MAX, true, &mut warnings)?;
         let from_snapshot = start.as_ref().map_or(0, |s| s.seq);
         let state = match start {
             Some(s) => match replay(&log, s, u64::MAX) {
@@ -605,11 +605,15 @@ impl Drop for Inner {
         for job in self.snapshot_jobs.get_mut().drain(..) {
             let _ = job.join();
         }
-        // A clean close leaves a snapshot of the final state, so the next open is fast.
+        // A clean close leaves a snapshot of the final state, so the next open is fast. Like
+        // every snapshot, only of durable events (buffered mode syncs them here): an intact
+        // snapshot past the log's end then always means the log lost events.
         let poisoned = self.writer.as_ref().is_some_and(|w| w.progress.check().is_err());
         if let (Some(dir), false) = (&self.dir, poisoned) {
             let s = self.state.get_mut();
-            if s.seq > *self.last_snapshot.get_mut() {
+            if s.seq > *self.last_snapshot.get_mut()
+                && (self.durability == Durability::Durable || self.log.sync().is_ok())
+            {
                 let _ = snapshot::write(dir, s.seq, &snapshot::encode(s));
             }
         }

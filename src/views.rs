@@ -48,7 +48,7 @@ impl Store {
         let start = match base.and_then(|b| b.into_state_if(|at| snapshot_seq <= at && at <= seq)) {
             Some(state) => Some(state),
             None => match self.dir() {
-                Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, false, &mut warnings),
+                Some(dir) => snapshot::newest_valid(dir, &self.inner.log, seq, false, &mut warnings)?,
                 None => None,
             },
         };

@@ -152,20 +152,55 @@ fn snapshot_of_another_store_at_the_same_seq_is_skipped() {
     });
 }
 
+/// Opening `dir` fails with `Corruption` naming each of `seqs` in turn and leaves that
+/// snapshot where it is, until it is moved aside; then the store opens to a full replay of
+/// what the log still holds.
+fn check_log_lost(dir: &Path, seqs: &[u64]) {
+    for &seq in seqs {
+        let snap = snap_path(dir, seq);
+        match Store::open_with(dir, options(0)) {
+            Err(fvstore::Error::Corruption { at: Some(at), reason }) => {
+                assert_eq!(at, seq, "{reason}");
+                assert!(reason.contains("has lost events") && reason.contains("Move the snapshot aside"), "{reason}");
+            }
+            Err(e) => panic!("a log that lost events was refused as {e}, not as Corruption at {seq}"),
+            Ok(s) => panic!("a log that lost events opened at head {}", s.head().0),
+        }
+        assert!(snap.is_file(), "the snapshot that proves the loss was moved");
+        std::fs::rename(&snap, snap.with_extension("aside")).unwrap();
+    }
+    let (replay_hash, replay_head, _) = full_replay(dir);
+    let store = Store::open_with(dir, options(0)).unwrap();
+    assert_eq!((store.head(), store.state_hash()), (replay_head, replay_hash));
+}
+
+/// SPEC §8: damage is reported, never silently skipped. A snapshot is written only once its
+/// events are durable, so an intact one past the log's end proves the log lost them.
 #[test]
-fn snapshot_ahead_of_the_log_is_skipped() {
-    // A genuine snapshot from later in the same history (the store was copied before those
-    // events): its seq is beyond the log's end.
+fn intact_snapshot_past_the_log_is_corruption() {
+    // A genuine snapshot from later in the same history (the log was copied before those
+    // events, as a restore of an older backup of the log alone would leave it).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let later = tempfile::tempdir().unwrap();
-    check_damaged_newest(8, |dir, p| {
-        copy_dir(dir, later.path(), true);
-        let store = Store::open_with(later.path(), options(0)).unwrap();
-        workload(&store, 30, 1234);
-        let later_head = store.snapshot().unwrap();
-        drop(store);
-        std::fs::copy(snap_path(later.path(), later_head), snap_path(dir, later_head)).unwrap();
-        std::fs::remove_file(p).unwrap();
-    });
+    let (_, head) = two_snapshots(dir, 8);
+    copy_dir(dir, later.path(), true);
+    let store = Store::open_with(later.path(), options(0)).unwrap();
+    workload(&store, 30, 1234);
+    let later_head = store.snapshot().unwrap();
+    assert!(later_head > head);
+    drop(store);
+    std::fs::copy(snap_path(later.path(), later_head), snap_path(dir, later_head)).unwrap();
+    check_log_lost(dir, &[later_head]);
+}
+
+#[test]
+fn a_wiped_log_beside_its_snapshots_is_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (middle, head) = two_snapshots(dir, 10);
+    std::fs::File::create(dir.join("log").join("db")).unwrap();
+    check_log_lost(dir, &[head, middle]);
 }
 
 #[test]

@@ -20,7 +20,7 @@ mod varint;
 
 pub(crate) use canon::{at_path, encode_value, TAG_DICT, TAG_LIST, TAG_STR};
 pub use canon::{canonical, canonical_len, check_value, decode_value, value_hash};
-pub(crate) use snapshot::{decode_snapshot, encode_snapshot, read_snapshot, state_hash, SnapshotFile};
+pub(crate) use snapshot::{decode_snapshot, encode_snapshot, read_header, read_snapshot, state_hash, SnapshotFile};
 
 use crate::error::{Error, Result};
 use crate::event::{Batch, Event};

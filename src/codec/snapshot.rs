@@ -215,6 +215,40 @@ pub(crate) fn read_snapshot(src: &mut (impl Read + Send), len: usize, max_seq: u
 }
 
 /// Buffers in flight between the reading thread and the decoder.
+/// The fold version and seq of an intact snapshot file — its checksum checked over every
+/// byte, in a fixed buffer — without decoding its image, whose size a damaged header could
+/// misstate: what a snapshot named past the log's end is judged by.
+pub(crate) fn read_header(src: &mut impl Read, len: usize) -> Result<(u32, u64)> {
+    if len < IMAGE_AT + 32 {
+        return Err(bad("shorter than its header and checksum"));
+    }
+    let mut first = [0u8; IMAGE_AT];
+    src.read_exact(&mut first)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&first);
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = len - 32 - IMAGE_AT;
+    while left > 0 {
+        let part = buf.get_mut(..left.min(CHUNK)).ok_or_else(|| bad("buffer"))?;
+        src.read_exact(part)?;
+        hasher.update(part);
+        left -= part.len();
+    }
+    let mut check = [0u8; 32];
+    src.read_exact(&mut check)?;
+    if *hasher.finalize().as_bytes() != check {
+        return Err(bad("file checksum does not match (damaged or truncated)"));
+    }
+    match first.split_first() {
+        Some((&SNAPSHOT_VERSION, header)) => {
+            let (h, _): (Header, usize) =
+                bincode::serde::decode_from_slice(header, config()).map_err(|e| bad(format!("header: {e}")))?;
+            Ok((h.fold_version, h.seq))
+        }
+        _ => Err(bad("format version")),
+    }
+}
+
 const POOL: usize = 4;
 
 /// `read_snapshot` in chunks of `chunk` bytes (tests take small ones).
