@@ -35,6 +35,20 @@ fn tamper(dir: &Path, min_seq: u64, pick: impl Fn(&Event) -> bool, change: impl 
     panic!("no event to tamper with");
 }
 
+/// Event `seq` of the closed store in `dir` as its record now reads (tampered: its stored hash
+/// no longer its content's), rendered as an export line.
+fn tampered_line(dir: &Path, seq: u64) -> String {
+    let db = sled::open(dir.join("log")).unwrap();
+    let tree = db.open_tree("log").unwrap();
+    for item in tree.iter() {
+        let (_, v) = item.unwrap();
+        if let Some(e) = fvstore::codec::decode_batch(&v).unwrap().events.into_iter().find(|e| e.seq == seq) {
+            return fvstore::protocol::render::event(&e).to_string();
+        }
+    }
+    panic!("no event {seq}");
+}
+
 /// A closed store of `ops` random commands; returns its head seq.
 fn closed_store(dir: &Path, ops: usize, seed: u64) -> u64 {
     let store = Store::open_with(dir, options(0)).unwrap();
@@ -64,11 +78,18 @@ fn check_tampered(seed: u64, pick: impl Fn(&Event) -> bool, change: impl FnOnce(
     // A view through the bad event is not silently built.
     assert_eq!(corruption_at(store.as_of(seq).map(drop)), Some(seq), "as_of({seq})");
     assert!(store.as_of(seq - 1).is_ok());
-    // Nor is an export of it importable.
+    // Nor is it exported: the export stops at it, having written every event before it.
     let mut export = Vec::new();
-    store.export_jsonl(&mut export).unwrap();
+    assert_eq!(corruption_at(store.export_jsonl(&mut export)), Some(seq), "export");
+    assert_eq!(export.iter().filter(|b| **b == b'\n').count() as u64, seq - 1, "export before the damage");
+    // And an export with the event as it now reads is not importable.
+    let mut lines: Vec<String> = String::from_utf8(export).unwrap().lines().map(str::to_string).collect();
+    let bad = store.session().log(seq, seq).map(drop);
+    assert_eq!(corruption_at(bad), Some(seq), "log");
+    lines.push(tampered_line(&replay, seq));
     let target = tmp.path().join("imported");
-    assert_eq!(corruption_at(import_jsonl(&target, &export[..], options(0)).map(drop)), Some(seq), "import");
+    let text = lines.join("\n") + "\n";
+    assert_eq!(corruption_at(import_jsonl(&target, text.as_bytes(), options(0)).map(drop)), Some(seq), "import");
     assert!(!target.join("log").exists());
 }
 
@@ -253,9 +274,15 @@ fn truncated_tail_opens_as_the_prefix() {
         assert_eq!((v.events, v.head, v.state_hash), (cut, expected_head, hash));
     }
 
-    // With it: it is skipped (with a warning); the older snapshot plus the fold give the prefix.
+    // With it: the snapshot proves the log lost durable events (SPEC §8: damage is reported,
+    // never silently skipped), so the open is refused at its seq and the file left in place.
+    // Moved aside, the older snapshot plus the fold give the prefix.
+    assert_eq!(corruption_at(Store::open_with(&dir, options(0)).map(drop)), Some(head), "open");
+    let ahead = dir.join("snapshots").join(format!("snap-{head:020}.bin"));
+    assert!(ahead.is_file());
+    std::fs::rename(&ahead, ahead.with_extension("aside")).unwrap();
     let store = Store::open_with(&dir, options(0)).unwrap();
-    assert!(!store.warnings().is_empty(), "the snapshot ahead of the log was not reported");
+    assert!(store.warnings().is_empty(), "{:?}", store.warnings());
     assert_eq!(store.head(), expected_head);
     assert_eq!(store.state_hash(), hash);
     assert_eq!(answers(&store), expected_answers);
@@ -275,17 +302,28 @@ fn truncated_tail_opens_as_the_prefix() {
     assert_eq!(Store::open_with(&replay, options(0)).unwrap().state_hash(), new_hash);
 }
 
+/// The same through the binary: `verify` and `exec` refuse the store, naming the snapshot's
+/// seq, exit code 3 and 1 as for any damaged log.
 #[test]
-fn truncated_tail_verifies_with_a_snapshot_ahead_of_the_log() {
+fn truncated_tail_behind_a_snapshot_is_refused_by_the_tools() {
     let tmp = tempfile::tempdir().unwrap();
-    let (dir, _, cut, (hash, expected_head, _)) = truncated_store(tmp.path());
-    let store = Store::open_with(&dir, options(0)).unwrap();
-    assert!(!store.warnings().is_empty());
-    let v = store.verify().unwrap_or_else(|e| panic!("verify after a truncated tail: {e}"));
-    assert_eq!((v.events, v.head, v.state_hash), (cut, expected_head, hash));
-    // And once a new event is committed on the prefix.
-    store.session().create_artifact("after/the/cut").unwrap();
-    store.verify().unwrap();
+    let (dir, head, _, _) = truncated_store(tmp.path());
+    let bin = env!("CARGO_BIN_EXE_fvstore");
+    let verify = std::process::Command::new(bin).args(["verify", "--db", dir.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(3), "{err}");
+    assert!(err.contains(&format!("corruption at sequence number {head}")) && err.contains("lost events"), "{err}");
+    let mut exec = std::process::Command::new(bin)
+        .args(["exec", "--db", dir.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut exec.stdin.take().unwrap(), b"{\"op\":\"head\"}\n").unwrap();
+    let out = exec.wait_with_output().unwrap();
+    let line: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(line["error"]["kind"], "Corruption", "{line}");
 }
 
 /// A snapshot in the middle of the log whose state is not the log's at its event (here: the

@@ -25,7 +25,7 @@ impl Store {
         // Lines go out in blocks: one write per line through a caller's writer (a progress
         // counter, a pipe) cost more than the line.
         let mut out = Vec::with_capacity(EXPORT_BLOCK + 4096);
-        self.scan_events(1, u64::MAX, |events| {
+        let scanned = self.scan_events(1, u64::MAX, |events| {
             for e in events {
                 serde_json::to_writer(&mut out, &EventJson(e)).map_err(|e| err!(Io, "cannot render an event: {e}"))?;
                 out.push(b'\n');
@@ -36,10 +36,11 @@ impl Store {
                 }
             }
             Ok(())
-        })?;
+        });
+        // Every event before damage is written, then the damage is the error.
         w.write_all(&out)?;
         w.flush()?;
-        Ok(n)
+        scanned.map(|()| n)
     }
 }
 
