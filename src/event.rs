@@ -21,6 +21,18 @@ pub enum RecordType {
     Value,
 }
 
+impl RecordRef {
+    /// The branch with this (signed) id.
+    pub fn branch(id: i64) -> RecordRef {
+        RecordRef { kind: RecordType::Branch, id: u64::from_ne_bytes(id.to_ne_bytes()) }
+    }
+
+    /// A branch's signed id, from the bits `id` holds.
+    pub fn branch_id(&self) -> i64 {
+        i64::from_ne_bytes(self.id.to_ne_bytes())
+    }
+}
+
 impl RecordType {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,7 +62,8 @@ impl RecordType {
 }
 
 /// A record named by type and id. Branch ids are positive for user branches (≥ 4); the
-/// built-in state codes are never the subject of an event.
+/// built-in state codes are never the subject of an event. A branch id is an `i64` (the trash
+/// is −1): `id` holds its bits, as [`RecordRef::branch`] makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RecordRef {

@@ -93,6 +93,8 @@ pub(crate) struct Inner {
     pub warnings: Vec<String>,
     /// The last view `as_of_kept` made, kept for the next (see `views.rs`).
     pub kept_view: Mutex<Option<Store>>,
+    /// Warnings of the views `as_of_kept` made, until `take_view_warnings`.
+    pub view_warnings: Mutex<Vec<String>>,
 }
 
 pub(crate) use crate::draft::Draft;
@@ -202,6 +204,7 @@ impl Store {
                 snapshot_jobs: Mutex::new(Vec::new()),
                 warnings,
                 kept_view: Mutex::new(None),
+                view_warnings: Mutex::new(Vec::new()),
             }),
         })
     }

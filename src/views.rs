@@ -28,8 +28,15 @@ impl Store {
             return Ok(view.clone());
         }
         let view = self.view_after(seq, kept.take())?;
+        self.inner.view_warnings.lock().extend(view.warnings().iter().cloned());
         *kept = Some(view.clone());
         Ok(view)
+    }
+
+    /// Warnings of the views `as_of_kept` made since the last call (a damaged snapshot the
+    /// view started without), for `exec` to print.
+    pub(crate) fn take_view_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.inner.view_warnings.lock())
     }
 
     /// A view of event `seq`, starting from `base` (an earlier view of this store) when it is
@@ -70,6 +77,7 @@ impl Store {
                 snapshot_jobs: Mutex::new(Vec::new()),
                 warnings,
                 kept_view: Mutex::new(None),
+                view_warnings: Mutex::new(Vec::new()),
             }),
         })
     }

@@ -483,13 +483,12 @@ fn an_interrupted_import_leaves_no_store_and_can_be_retried() {
     assert_eq!(export_lines(t), lines);
 }
 
-/// NOT FIXED (reported): SPEC §1 makes branch -1 (`trash`) a row like 0–3, and §9's `history`
-/// takes `record {"type", "id"}`, but `{"type":"branch","id":-1}` is refused as `InvalidInput`
-/// ("must be a non-negative integer id"), and `fvstore history --type branch -- -1` as bad
-/// usage (exit 2): record ids are u64 throughout. No event can touch a built-in branch, so the
-/// answer would be `[]`, as it is for branches 0–3.
+/// SPEC §1 makes branch -1 (`trash`) a row like 0–3, and §9's `history` takes `record
+/// {"type", "id"}`: its history is `[]`, as for branches 0–3 (no event touches a built-in
+/// branch). It was refused as `InvalidInput` ("must be a non-negative integer id"), and
+/// `fvstore history --type branch -- -1` as bad usage (exit 2): a branch's signed id now
+/// travels in `RecordRef` as its bits (`RecordRef::branch`).
 #[test]
-#[ignore = "discrepancy, not fixed: the trash branch's history is refused as malformed"]
 fn history_of_the_trash_branch_is_empty() {
     let tmp = tempfile::tempdir().unwrap();
     let db = sample(&tmp.path().join("s"));
@@ -499,13 +498,12 @@ fn history_of_the_trash_branch_is_empty() {
     ok(&["history", "--db", &db, "--type", "branch", "--", "-1"]);
 }
 
-/// NOT FIXED (reported): SPEC §8 "A snapshot that is corrupt, truncated … is skipped (with a
-/// warning)". Opening warns (and sets the file aside), but an `as_of` that builds its view from
-/// an older snapshot only looks at that one then: when it is damaged, the view falls back to
-/// an earlier snapshot or a replay (the answer is right) and the warning stays in the view's
-/// own `Store::warnings`, which exec never prints; the file is not set aside either.
+/// SPEC §8 "A snapshot that is corrupt, truncated … is skipped (with a warning)". An `as_of`
+/// that builds its view from an older, damaged snapshot falls back to an earlier one or a
+/// replay (the answer is right); its warning stayed in the view's own `Store::warnings`,
+/// which exec never printed. Now exec prints the warnings of the views it makes on stderr
+/// (`Exec::take_warnings`); the file is not set aside by a view (only opening does that).
 #[test]
-#[ignore = "discrepancy, not fixed: as_of skips a damaged older snapshot without a warning"]
 fn as_of_warns_when_it_skips_a_damaged_older_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let db = sample(&tmp.path().join("s"));

@@ -47,7 +47,7 @@ impl Session {
                 },
                 RecordType::User => s.users.get(&r.id).map(|u| u.created_at),
                 RecordType::Space => s.spaces.get(&r.id).map(|x| x.created_at),
-                RecordType::Branch => i64::try_from(r.id).ok().and_then(|b| s.branches.get(&b)).map(|b| b.created_at),
+                RecordType::Branch => s.branches.get(&r.branch_id()).map(|b| b.created_at),
                 RecordType::Run => s.runs.get(&r.id).map(|x| x.created_at),
             })
         })?;

@@ -44,9 +44,9 @@ pub struct LogArgs {
 pub struct HistoryArgs {
     #[command(flatten)]
     db: Db,
-    /// The record's id (a value unless --type says otherwise).
-    #[arg(value_name = "ID")]
-    id: u64,
+    /// The record's id (a value unless --type says otherwise; a branch's may be -1, the trash).
+    #[arg(value_name = "ID", allow_negative_numbers = true)]
+    id: i64,
     /// The record's type.
     #[arg(long = "type", value_name = "TYPE", default_value = "value", value_parser = TYPES)]
     kind: String,
@@ -184,17 +184,23 @@ pub fn history(a: &HistoryArgs) -> Outcome {
     let store = open(&a.db.db, Options::default())?;
     let me = store.as_user(&a.actor)?;
     let kind = RecordType::parse(&a.kind).ok_or_else(|| Fail::new(format!("unknown record type '{}'", a.kind)))?;
-    let r = RecordRef { kind, id: a.id };
+    let r = match kind {
+        RecordType::Branch => RecordRef::branch(a.id),
+        _ => RecordRef {
+            kind,
+            id: u64::try_from(a.id).map_err(|_| Fail::new(format!("a {} id cannot be negative", kind.as_str())))?,
+        },
+    };
     let events = me.history(r)?;
     // The built-in rows are the initial state, not events; anything else without events never
     // existed (the library answers user 1 with an empty history rather than an error).
-    let builtin = matches!((kind, a.id), (RecordType::User, 1) | (RecordType::Space, 1) | (RecordType::Branch, 0..=3));
+    let builtin = matches!((kind, a.id), (RecordType::User, 1) | (RecordType::Space, 1) | (RecordType::Branch, -1..=3));
     if events.is_empty() && !builtin {
         return Err(Fail::new(format!("no {} {} (no event of the log touched it)", kind.as_str(), a.id)));
     }
     // The record as it is now, when it still exists and is a value.
     let current = match kind {
-        RecordType::Value => me.get(a.id).ok().map(|v| render::value(&v)),
+        RecordType::Value => me.get(r.id).ok().map(|v| render::value(&v)),
         _ => None,
     };
     if a.format.json {

@@ -42,6 +42,9 @@ pub fn run(db: &Path, clock: Option<&str>, buffered: bool) -> ExitCode {
             Ok(l) => exec.handle(&l),
             Err(e) => error_json(&Error::InvalidInput(format!("unreadable line: {e}"))).to_string(),
         };
+        for w in exec.take_warnings() {
+            eprintln!("fvstore: warning: {w}");
+        }
         if writeln!(out, "{response}").and_then(|()| out.flush()).is_err() {
             return ExitCode::from(1);
         }

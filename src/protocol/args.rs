@@ -53,6 +53,10 @@ impl<'a> Args<'a> {
         self.raw(k)?.as_u64().ok_or_else(|| self.mistyped(k, "a non-negative integer id"))
     }
 
+    pub fn i64(&self, k: &str) -> Result<i64> {
+        self.raw(k)?.as_i64().ok_or_else(|| self.mistyped(k, "an integer id"))
+    }
+
     pub fn opt_u64(&self, k: &str) -> Result<Option<u64>> {
         match self.map.get(k) {
             None | Some(Json::Null) => Ok(None),

@@ -32,6 +32,12 @@ impl Exec {
         &self.store
     }
 
+    /// Warnings of the `as_of` views requests made since the last call — a damaged snapshot a
+    /// view started without (SPEC §8: skipped with a warning) — for the caller to show.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.store.take_view_warnings()
+    }
+
     /// Answers one request line with one response line (without the newline).
     pub fn handle(&self, line: &str) -> String {
         let response = match self.request(line) {
