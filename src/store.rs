@@ -147,6 +147,14 @@ impl Store {
         Self::build(log, state, options, Some(dir.to_path_buf()), warnings, from_snapshot)
     }
 
+    /// Opens a store whose log was just built from the events folded into `state` (an import),
+    /// so nothing is replayed: the state is what a replay of that log gives.
+    pub(crate) fn open_folded(dir: &Path, options: Options, mut state: State) -> Result<Store> {
+        let log = Log::open(&dir.join("log"), options.durability, options.log_cache_bytes)?;
+        state.end_replay();
+        Self::build(log, state, options, Some(dir.to_path_buf()), Vec::new(), 0)
+    }
+
     /// Opens a store that must already exist (for tools: a wrong path is an error, not a new
     /// empty store).
     pub fn open_existing(dir: impl AsRef<Path>, options: Options) -> Result<Store> {

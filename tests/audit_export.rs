@@ -40,6 +40,18 @@ fn export_then_import_rebuilds_the_same_store() {
     drop(copy);
     let reopened = Store::open_with(tmp.path().join("b"), options(0)).unwrap();
     assert_eq!(reopened.state_hash(), store.state_hash());
+    assert_eq!(answers(&reopened), answers(&store));
+    // Into a directory that holds another store's snapshots (its log removed): refused, the
+    // snapshots untouched; they would be taken for the new store's at its next open.
+    drop(reopened);
+    std::fs::remove_dir_all(tmp.path().join("b").join("log")).unwrap();
+    let snaps = || std::fs::read_dir(tmp.path().join("b").join("snapshots")).unwrap().count();
+    let before = snaps();
+    assert!(before > 0);
+    let again = import_jsonl(&tmp.path().join("b"), text.as_bytes(), options(0));
+    assert!(matches!(&again, Err(Error::ValidationError(m)) if m.contains("snapshots")), "{:?}", again.map(drop));
+    assert_eq!(snaps(), before);
+    assert!(!tmp.path().join("b").join("log").exists());
 }
 
 #[test]

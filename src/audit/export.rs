@@ -64,14 +64,21 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
             return Err(Error::Io(format!("another import is building a store in {}", dir.display())));
         }
     }
-    let result = (|| -> Result<()> {
+    // Snapshots of another store would be taken for this one's at the next open.
+    if std::fs::read_dir(dir.join("snapshots")).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(err!(
+            ValidationError,
+            "{} holds snapshots of another store; import into a new directory",
+            dir.display()
+        ));
+    }
+    let result = (|| -> Result<State> {
         std::fs::create_dir_all(dir)?;
         if building.exists() {
             std::fs::remove_dir_all(&building)?;
         }
         let log = Log::open(&building, options.durability, options.log_cache_bytes)?;
-        // The state only checks that every event folds (the store is opened afresh at the
-        // end), so its value indexes are never built, as in a replay.
+        // Folded as a replay folds (value indexes built at the end, by `open_folded`).
         let mut state = State::new();
         state.begin_replay();
         let mut pending = Vec::new();
@@ -99,10 +106,12 @@ pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Sto
         drop(log);
         std::fs::rename(&building, dir.join("log"))?;
         std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        Ok(state)
     })();
     match result {
-        Ok(()) => Store::open_with(dir, options),
+        // Every event was folded on the way in: the store opens from that state, where a
+        // reopen would replay the whole log again.
+        Ok(state) => Store::open_folded(dir, options, state),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&building);
             Err(e)
