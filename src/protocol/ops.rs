@@ -206,10 +206,13 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         }
         "filter_artifacts" | "filter_runs" => {
             a.allow(&["where"])?;
-            let filters = match a.opt_object("where")? {
-                None => Vec::new(),
-                Some(m) => m.iter().map(|(k, v)| Ok((k.clone(), value_from_json(v)?))).collect::<Result<Vec<_>>>()?,
-            };
+            // SPEC §9 lists `where` here without "optional" (as it does for `filter` and
+            // `count`): a request without it is malformed; `{}` selects every visible host.
+            let filters = a
+                .object("where")?
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), value_from_json(v)?)))
+                .collect::<Result<Vec<_>>>()?;
             if a.op == "filter_artifacts" {
                 act(move |s| Ok(array(&s.filter_artifacts(&filters)?, render::artifact)))
             } else {
