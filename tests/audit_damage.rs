@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::bin::{fv, fv_stdin, text};
 use common::workload::*;
 use fvstore::protocol::Exec;
 use fvstore::{import_jsonl, Event, Store, Value};
@@ -308,19 +309,12 @@ fn truncated_tail_opens_as_the_prefix() {
 fn truncated_tail_behind_a_snapshot_is_refused_by_the_tools() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, head, _, _) = truncated_store(tmp.path());
-    let bin = env!("CARGO_BIN_EXE_fvstore");
-    let verify = std::process::Command::new(bin).args(["verify", "--db", dir.to_str().unwrap()]).output().unwrap();
-    let err = String::from_utf8_lossy(&verify.stderr);
+    let db = dir.to_str().unwrap();
+    let verify = fv(&["verify", "--db", db]);
+    let err = text(&verify.stderr);
     assert_eq!(verify.status.code(), Some(3), "{err}");
     assert!(err.contains(&format!("corruption at sequence number {head}")) && err.contains("lost events"), "{err}");
-    let mut exec = std::process::Command::new(bin)
-        .args(["exec", "--db", dir.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut exec.stdin.take().unwrap(), b"{\"op\":\"head\"}\n").unwrap();
-    let out = exec.wait_with_output().unwrap();
+    let out = fv_stdin(&["exec", "--db", db], "{\"op\":\"head\"}\n");
     let line: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(line["error"]["kind"], "Corruption", "{line}");

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::bin::{fv, fv_stdin, text};
 use common::workload::*;
 use fvstore::{import_jsonl, Error, Event, Host, RecordRef, RecordType, Store, Value};
 use serde_json::{json, Value as Json};
@@ -72,18 +73,11 @@ fn export_lines_are_pinned_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
     let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let requests = std::fs::read(golden.join("export_kinds.requests")).unwrap();
-    let bin = env!("CARGO_BIN_EXE_fvstore");
-    let mut exec = std::process::Command::new(bin)
-        .args(["exec", "--db", db.to_str().unwrap(), "--clock", "2026-01-01T00:00:00Z"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut exec.stdin.take().unwrap(), &requests).unwrap();
-    let answers = String::from_utf8(exec.wait_with_output().unwrap().stdout).unwrap();
+    let requests = std::fs::read_to_string(golden.join("export_kinds.requests")).unwrap();
+    let db = db.to_str().unwrap();
+    let answers = text(&fv_stdin(&["exec", "--db", db, "--clock", "2026-01-01T00:00:00Z"], &requests).stdout);
     assert!(answers.lines().all(|l| l.starts_with("{\"ok\"")), "{answers}");
-    let out = std::process::Command::new(bin).args(["export", "--db", db.to_str().unwrap()]).output().unwrap();
+    let out = fv(&["export", "--db", db]);
     let expected = std::fs::read_to_string(golden.join("export_kinds.jsonl")).unwrap();
     let actual = String::from_utf8(out.stdout).unwrap();
     for (i, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {

@@ -6,58 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::bin::*;
+
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_fvstore");
 const CLOCK: &str = "2026-11-26T21:00:00Z";
-
-fn fv(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run fvstore")
-}
-
-fn fv_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = fv(args);
-    assert!(out.status.success(), "fvstore {args:?} failed: {}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "", "fvstore {args:?} wrote to stderr");
-    text(&out.stdout)
-}
-
-fn ok_json(args: &[&str]) -> Json {
-    let out = ok(args);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fvstore {args:?} --json is not JSON ({e}): {out}"))
-}
-
-/// Fails with `code` and exactly one `fvstore: error: …` line containing `needle`.
-fn fails(args: &[&str], code: i32, needle: &str) -> String {
-    let out = fv(args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "fvstore {args:?}: stderr {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("fvstore: warning:")).collect();
-    assert_eq!(lines.len(), 1, "fvstore {args:?}: want one error line, got {err}");
-    assert!(lines[0].starts_with("fvstore: error: "), "fvstore {args:?}: {err}");
-    assert!(lines[0].contains(needle), "fvstore {args:?}: {err} lacks '{needle}'");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
 
 /// Runs `exec` with the fixed clock; every response must be `ok`. Returns the responses.
 fn exec_ok(db: &str, script: &str) -> Vec<Json> {

@@ -132,7 +132,7 @@ enum Line {
 /// Lines per block handed between the threads of an import.
 const PARSE_BLOCK: usize = 1024;
 
-/// Hands `each` every non-blank line of `r`, parsed, in order. The calling thread reads the
+/// Hands `each` every line of `r`, parsed (a blank one as `Line::Blank`), in order. The calling thread reads the
 /// lines and `each` checks, folds and appends, while a second thread parses them: parsing was
 /// more than half of an import. Stops at the first error, of `r` or of `each`.
 fn parsed_lines(r: impl BufRead, mut each: impl FnMut(Line) -> Result<()>) -> Result<()> {

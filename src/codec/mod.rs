@@ -387,7 +387,7 @@ mod hex_tests {
         assert_eq!(unhex_bytes(&hex_bytes(&all).to_uppercase()), Some(all));
         let h = [0xab; 32];
         assert_eq!(unhex(&hex(&h)), Some(h));
-        for bad in ["+f", " f", "f ", "g0", "0x", "-1", "abc", "é0"] {
+        for bad in ["+f", " f", "f ", "g0", "0x", "-1", "abc", "é"] {
             assert_eq!(unhex_bytes(bad), None, "{bad:?}");
         }
         assert_eq!(unhex(&"0".repeat(63)), None);

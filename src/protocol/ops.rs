@@ -206,8 +206,8 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         }
         "filter_artifacts" | "filter_runs" => {
             a.allow(&["where"])?;
-            // SPEC §9 lists `where` here without "optional" (as it does for `filter` and
-            // `count`): a request without it is malformed; `{}` selects every visible host.
+            // SPEC §9's table marks `where` optional for `filter` and `count`, not here: a
+            // request without it is malformed; `{}` selects every visible host.
             let filters = a
                 .object("where")?
                 .iter()

@@ -2,6 +2,7 @@
 //! so a failure always prints what was found next to what the spec expects.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bin;
 pub mod workload;
 
 use fvstore::{
