@@ -224,9 +224,24 @@ fn a_store_held_by_another_process_is_refused() {
     let mut line = String::new();
     BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("\"seq\":11"), "{line}");
-    for args in [vec!["stats", "--db", &db], vec!["verify", "--db", &db], vec!["log", "--db", &db]] {
+    let out_file = tmp.path().join("x.jsonl");
+    for args in [
+        vec!["stats", "--db", &db],
+        vec!["verify", "--db", &db],
+        vec!["log", "--db", &db],
+        vec!["export", "--db", &db],
+        vec!["export", "--db", &db, "--out", out_file.to_str().unwrap()],
+        vec!["snapshot", "--db", &db],
+        vec!["history", "--db", &db, "1"],
+        vec!["replay", "--db", &db],
+        vec!["dump", "--db", &db],
+    ] {
         fails(&args, 1, "held by another process");
     }
+    assert!(!out_file.exists(), "export --out made its file before it could open the store");
+    let e = tmp.path().join("e.jsonl");
+    std::fs::write(&e, "").unwrap();
+    fails(&["import", "--db", &db, e.to_str().unwrap()], 1, "already holds a store");
     // exec answers with one JSON error line and a non-zero exit.
     let out = fv_stdin(&["exec", "--db", &db], "{\"op\":\"head\"}\n");
     assert!(!out.status.success());

@@ -10,7 +10,7 @@ mod common;
 use common::bin::*;
 
 use serde_json::Value as Json;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -340,47 +340,6 @@ fn timestamps_are_a_millisecond_apart_with_any_clock() {
 // ---------------------------------------------------------------------------------------------
 // Errors of the audit commands
 // ---------------------------------------------------------------------------------------------
-
-/// CLI.md: a store held by another process is one error line and exit 1, for every audit
-/// command (tests/cli.rs checks stats, verify and log); exec answers with one `Io` line.
-#[test]
-fn audit_commands_on_a_held_store() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = sample(&tmp.path().join("s"));
-    let mut holder = Command::new(BIN)
-        .args(["exec", "--db", &db])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = holder.stdin.take().unwrap();
-    writeln!(stdin, r#"{{"op":"head"}}"#).unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.contains(&format!("\"seq\":{EVENTS}")), "{line}");
-    let out_file = tmp.path().join("x.jsonl");
-    for args in [
-        vec!["export", "--db", &db],
-        vec!["export", "--db", &db, "--out", out_file.to_str().unwrap()],
-        vec!["snapshot", "--db", &db],
-        vec!["history", "--db", &db, "1"],
-        vec!["replay", "--db", &db],
-        vec!["dump", "--db", &db],
-    ] {
-        fails(&args, 1, "held by another process");
-    }
-    assert!(!out_file.exists(), "export --out made its file before it could open the store");
-    let e = tmp.path().join("e.jsonl");
-    std::fs::write(&e, "").unwrap();
-    fails(&["import", "--db", &db, e.to_str().unwrap()], 1, "already holds a store");
-    let out = fv_stdin(&["exec", "--db", &db], "{\"op\":\"verify\"}\n");
-    assert_eq!(out.status.code(), Some(1));
-    let err: Json = serde_json::from_str(text(&out.stdout).trim()).unwrap();
-    assert_eq!(err["error"]["kind"], "Io");
-    drop(stdin);
-    assert!(holder.wait().unwrap().success());
-}
 
 /// CLI.md: a failure is one line a person can act on. An import into a path that is a file,
 /// or from a path that is a directory, named neither ("File exists (os error 17)", "Is a
