@@ -92,8 +92,9 @@ impl Exec {
         let m = as_.as_object().ok_or_else(|| err!(InvalidInput, "field 'as' must be an object"))?;
         let a = Args::new("as", m);
         a.allow(&["user", "run", "branch", "space"])?;
+        // Null is absent, as for every optional field (and as `"run": null` always was).
         let named = |k: &str, want: &str| -> Result<Option<Ref>> {
-            if !a.has(k) {
+            if a.raw(k).map_or(true, Json::is_null) {
                 return Ok(None);
             }
             args::to_ref(a.raw(k)?).map(Some).ok_or_else(|| err!(InvalidInput, "'as.{k}' must be {want}"))
