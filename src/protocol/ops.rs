@@ -268,6 +268,10 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
         "head" => {
             a.allow(&[])?;
             act(|s| {
+                // A read like any other: the acting context is checked (a merged or built-in
+                // current branch, a space that does not exist in an `as_of` view).
+                let ctx = s.context();
+                s.store().read(|st| crate::command::check_context(st, &ctx))?;
                 let (seq, hash) = s.store().head();
                 Ok(json!({"seq": seq, "hash": crate::codec::hex(&hash)}))
             })
