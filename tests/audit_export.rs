@@ -84,6 +84,10 @@ fn export_lines_are_pinned_byte_for_byte() {
         assert_eq!(a, e, "line {}", i + 1);
     }
     assert_eq!(actual.lines().count(), expected.lines().count());
+    // `exec`'s `log` writes the same objects, byte for byte, in one array.
+    let log = text(&fv_stdin(&["exec", "--db", db], "{\"op\":\"log\"}\n").stdout);
+    let lines: Vec<&str> = expected.lines().collect();
+    assert_eq!(log.trim_end(), format!("{{\"ok\":[{}]}}", lines.join(",")));
 }
 
 /// An `as_of` view exports the log up to its seq, and that export imports to the view's state.

@@ -14,6 +14,7 @@ use crate::store::{Context, Store};
 use crate::value::{TOO_DEEP_MARKER, TOO_DEEP_NESTING};
 use crate::Ref;
 use args::Args;
+use ops::Reply;
 use serde_json::{json, Map, Value as Json};
 
 /// Serves protocol requests against one store.
@@ -40,14 +41,15 @@ impl Exec {
 
     /// Answers one request line with one response line (without the newline).
     pub fn handle(&self, line: &str) -> String {
-        let response = match self.request(line) {
-            Ok(result) => json!({ "ok": result }),
-            Err(e) => error_json(&e),
-        };
-        response.to_string()
+        match self.request(line) {
+            Ok(Reply::Json(result)) => json!({ "ok": result }).to_string(),
+            Ok(Reply::Events(events)) => serde_json::to_string(&OkEvents(&events))
+                .unwrap_or_else(|e| error_json(&err!(Io, "cannot render the events: {e}")).to_string()),
+            Err(e) => error_json(&e).to_string(),
+        }
     }
 
-    fn request(&self, line: &str) -> Result<Json> {
+    fn request(&self, line: &str) -> Result<Reply> {
         if line.trim().is_empty() {
             return Err(err!(InvalidInput, "blank line; send one JSON object per line"));
         }
@@ -68,7 +70,7 @@ impl Exec {
     }
 
     /// Runs a parsed request object.
-    pub(crate) fn dispatch(&self, map: &Map<String, Json>) -> Result<Json> {
+    fn dispatch(&self, map: &Map<String, Json>) -> Result<Reply> {
         let op = match map.get("op") {
             Some(Json::String(op)) => op.as_str(),
             Some(_) => return Err(err!(InvalidInput, "field 'op' must be a string")),
@@ -113,6 +115,28 @@ impl Exec {
             ctx.space = self.store.read(|s| crate::command::resolve_space(s, &r))?;
         }
         Ok(ctx)
+    }
+}
+
+/// `{"ok": [event, …]}`, each event written as `EventJson` writes it.
+struct OkEvents<'a>(&'a [crate::Event]);
+
+impl serde::Serialize for OkEvents<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Events<'a>(&'a [crate::Event]);
+        impl serde::Serialize for Events<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for e in self.0 {
+                    seq.serialize_element(&event_json::EventJson(e))?;
+                }
+                seq.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("ok", &Events(self.0))?;
+        m.end()
     }
 }
 
