@@ -471,11 +471,6 @@ impl Store {
         self.read(codec::state_hash)
     }
 
-    /// Events `from..=to` (inclusive), straight from the log; a view stops at its own seq.
-    pub(crate) fn events(&self, from: u64, to: u64) -> Result<Vec<Event>> {
-        self.events_where(from, to, |_| true)
-    }
-
     /// The events `from..=to` that `keep` accepts, holding only those (a record's history
     /// among a million events is a few of them). They are read and checked on another thread,
     /// as a replay reads them: a history scan of a million events took 0.53–0.58 s on one

@@ -102,11 +102,21 @@ impl Session {
 
     /// Events `from..=to`. The log is the instance owner's: user 1 only.
     pub fn log(&self, from: u64, to: u64) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.log_visit(from, to, |events| {
+            out.extend_from_slice(events);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// `log`, handing the events to `visit` in blocks as they are read, none kept.
+    pub(crate) fn log_visit(&self, from: u64, to: u64, visit: impl FnMut(&[Event]) -> Result<()>) -> Result<()> {
         self.store.read(|s| crate::command::check_context(s, &self.ctx))?;
         if self.ctx.user != 1 {
             return Err(err!(PermissionDenied, "the log is the instance owner's: only user 1 may read it"));
         }
-        self.store.events(from.max(1), to)
+        self.store.scan_events(from.max(1), to, visit)
     }
 }
 

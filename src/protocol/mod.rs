@@ -43,8 +43,7 @@ impl Exec {
     pub fn handle(&self, line: &str) -> String {
         match self.request(line) {
             Ok(Reply::Json(result)) => json!({ "ok": result }).to_string(),
-            Ok(Reply::Events(events)) => serde_json::to_string(&OkEvents(&events))
-                .unwrap_or_else(|e| error_json(&err!(Io, "cannot render the events: {e}")).to_string()),
+            Ok(Reply::Line(line)) => line,
             Err(e) => error_json(&e).to_string(),
         }
     }
@@ -115,28 +114,6 @@ impl Exec {
             ctx.space = self.store.read(|s| crate::command::resolve_space(s, &r))?;
         }
         Ok(ctx)
-    }
-}
-
-/// `{"ok": [event, …]}`, each event written as `EventJson` writes it.
-struct OkEvents<'a>(&'a [crate::Event]);
-
-impl serde::Serialize for OkEvents<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        struct Events<'a>(&'a [crate::Event]);
-        impl serde::Serialize for Events<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                let mut seq = s.serialize_seq(Some(self.0.len()))?;
-                for e in self.0 {
-                    seq.serialize_element(&event_json::EventJson(e))?;
-                }
-                seq.end()
-            }
-        }
-        let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("ok", &Events(self.0))?;
-        m.end()
     }
 }
 

@@ -3,6 +3,7 @@
 //! renders the result.
 
 use super::args::Args;
+use super::event_json::EventJson;
 use super::render;
 use crate::error::{err, Result};
 use crate::event::{Event, Host, RecordRef, RecordType, Role};
@@ -17,19 +18,37 @@ use serde_json::{json, Map, Value as Json};
 /// (as long as `prepare` takes a short `&Args`, not a `&'a Args<'a>`).
 pub(super) type Action<'a> = Box<dyn FnOnce(&Session) -> Result<Reply> + 'a>;
 
-/// What an op answers: JSON, or events, which the response writes field by field
-/// (`EventJson`): a `Value` per event made a `log` of a million events take 7 GB.
+/// What an op answers: its result as JSON, or the whole response line already written (a
+/// list of events, each written field by field as it is read: a `Value` per event made a
+/// `log` of a million events take 7 GB).
 pub(super) enum Reply {
     Json(Json),
-    Events(Vec<Event>),
+    Line(String),
 }
 
 fn act<'a>(f: impl FnOnce(&Session) -> Result<Json> + 'a) -> Result<Action<'a>> {
     Ok(Box::new(move |s| f(s).map(Reply::Json)))
 }
 
-fn act_events<'a>(f: impl FnOnce(&Session) -> Result<Vec<Event>> + 'a) -> Result<Action<'a>> {
-    Ok(Box::new(move |s| f(s).map(Reply::Events)))
+/// An op that answers events: `feed` hands them to its visitor in blocks.
+fn act_events<'a>(
+    feed: impl FnOnce(&Session, &mut dyn FnMut(&[Event]) -> Result<()>) -> Result<()> + 'a,
+) -> Result<Action<'a>> {
+    Ok(Box::new(move |s| {
+        let mut out = b"{\"ok\":[".to_vec();
+        let mut first = true;
+        feed(s, &mut |events| {
+            for e in events {
+                if !std::mem::take(&mut first) {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, &EventJson(e)).map_err(|e| err!(Io, "cannot render an event: {e}"))?;
+            }
+            Ok(())
+        })?;
+        out.extend_from_slice(b"]}");
+        String::from_utf8(out).map(Reply::Line).map_err(|e| err!(Io, "cannot render the events: {e}"))
+    }))
 }
 
 fn array<T>(items: &[T], render: impl Fn(&T) -> Json) -> Json {
@@ -269,12 +288,12 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
             } else {
                 RecordRef { kind: RecordType::Value, id: a.u64("id")? }
             };
-            act_events(move |s| s.history(r))
+            act_events(move |s, visit| visit(&s.history(r)?))
         }
         "log" => {
             a.allow(&["from", "to"])?;
             let (from, to) = (a.opt_u64("from")?.unwrap_or(1), a.opt_u64("to")?.unwrap_or(u64::MAX));
-            act_events(move |s| s.log(from, to))
+            act_events(move |s, visit| s.log_visit(from, to, visit))
         }
         "head" => {
             a.allow(&[])?;
