@@ -97,20 +97,22 @@ pub(crate) fn format_datetime(micros: i64) -> String {
     match to_naive(micros) {
         Some(dt) => {
             let us = dt.nanosecond() / 1000;
-            let base = format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                dt.year(),
-                dt.month(),
-                dt.day(),
-                dt.hour(),
-                dt.minute(),
-                dt.second()
-            );
-            if us == 0 {
-                base
-            } else {
-                format!("{base}.{us:06}")
+            let mut out = clock_text(&dt).unwrap_or_else(|| {
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    dt.year(),
+                    dt.month(),
+                    dt.day(),
+                    dt.hour(),
+                    dt.minute(),
+                    dt.second()
+                )
+            });
+            if us != 0 {
+                out.push('.');
+                push_digits(&mut out, us, 6);
             }
+            out
         }
         None => format!("<datetime {micros}>"),
     }
@@ -119,29 +121,31 @@ pub(crate) fn format_datetime(micros: i64) -> String {
 /// RFC 3339 UTC with microseconds, as `created_at` and event times are shown.
 pub(crate) fn format_timestamp(micros: i64) -> String {
     match to_naive(micros) {
-        // Digit by digit: an export formats one per event, and parsing the strftime pattern
-        // each time was a tenth of it. The same text as the pattern below gives.
-        Some(dt) if (0..=9999).contains(&dt.year()) => {
-            let mut out = String::with_capacity(27);
-            let us = dt.nanosecond() / 1000;
-            for (n, width, sep) in [
-                (dt.year().unsigned_abs(), 4, '-'),
-                (dt.month(), 2, '-'),
-                (dt.day(), 2, 'T'),
-                (dt.hour(), 2, ':'),
-                (dt.minute(), 2, ':'),
-                (dt.second(), 2, '.'),
-                (us, 6, 'Z'),
-            ] {
-                push_digits(&mut out, n, width);
-                out.push(sep);
+        Some(dt) => match clock_text(&dt) {
+            Some(mut out) => {
+                out.push('.');
+                push_digits(&mut out, dt.nanosecond() / 1000, 6);
+                out.push('Z');
+                out
             }
-            out
-        }
-        // Years outside 0–9999 carry a sign and more digits.
-        Some(dt) => format!("{}Z", dt.format("%Y-%m-%dT%H:%M:%S%.6f")),
+            // Years outside 0–9999 carry a sign and more digits.
+            None => format!("{}Z", dt.format("%Y-%m-%dT%H:%M:%S%.6f")),
+        },
         None => format!("<time {micros}>"),
     }
+}
+
+/// `2024-01-02T03:04:05`, digit by digit (an export formats one per event, and parsing a
+/// strftime pattern each time was a tenth of it); `None` for a year outside 0–9999.
+fn clock_text(dt: &NaiveDateTime) -> Option<String> {
+    let year = u32::try_from(dt.year()).ok().filter(|y| *y <= 9999)?;
+    let mut out = String::with_capacity(27);
+    push_digits(&mut out, year, 4);
+    for (sep, n) in [('-', dt.month()), ('-', dt.day()), ('T', dt.hour()), (':', dt.minute()), (':', dt.second())] {
+        out.push(sep);
+        push_digits(&mut out, n, 2);
+    }
+    Some(out)
 }
 
 /// The last `width` decimal digits of `n`, zero-padded.
@@ -166,8 +170,8 @@ pub(crate) fn date_to_micros(days: i32) -> i64 {
 mod tests {
     use super::*;
 
-    /// The digit-by-digit timestamp is the strftime pattern's text, across the years it
-    /// covers, at their edges and beyond them.
+    /// The digit-by-digit timestamp is the strftime pattern's text, and a datetime value the
+    /// text it always had, across the years they cover, at their edges and beyond them.
     #[test]
     fn timestamps_read_as_the_pattern_writes_them() {
         let pattern = |m: i64| to_naive(m).map(|dt| format!("{}Z", dt.format("%Y-%m-%dT%H:%M:%S%.6f")));
@@ -182,9 +186,32 @@ mod tests {
             // Spread over years −2000 to 12000, and every microsecond digit.
             seeds.push((x % 440_000_000_000_000_000) as i64 - 125_000_000_000_000_000);
         }
+        // Datetime values: the fraction only when it is not zero, years beyond 0–9999 as
+        // `{:04}` writes them.
+        let datetime = |m: i64| {
+            to_naive(m).map(|dt| {
+                let base = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    dt.year(),
+                    dt.month(),
+                    dt.day(),
+                    dt.hour(),
+                    dt.minute(),
+                    dt.second()
+                );
+                match dt.nanosecond() / 1000 {
+                    0 => base,
+                    us => format!("{base}.{us:06}"),
+                }
+            })
+        };
         for m in seeds {
             let expected = pattern(m).unwrap_or_else(|| format!("<time {m}>"));
             assert_eq!(format_timestamp(m), expected, "micros {m}");
+            for m in [m, m - m.rem_euclid(1_000_000)] {
+                let expected = datetime(m).unwrap_or_else(|| format!("<datetime {m}>"));
+                assert_eq!(format_datetime(m), expected, "datetime micros {m}");
+            }
         }
     }
 }
