@@ -3,9 +3,8 @@
 //! object, a string per field) was most of its time. `render::event` is this, as a `Value`.
 
 use crate::event::{Event, EventData, Host, RecordRef};
-use crate::value::{format_date, format_datetime, format_timestamp, ValueHash};
-use crate::Value;
-use serde::ser::{Error as _, SerializeMap, SerializeSeq, SerializeStruct};
+use crate::value::{format_timestamp, PlainJson, ValueHash};
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 /// `{"seq", "at", "kind", "actor_id", "run_id", "record", "data", "prev", "hash"}`.
@@ -139,38 +138,5 @@ impl Serialize for Refs<'_> {
             seq.serialize_element(&RefJson(r))?;
         }
         seq.end()
-    }
-}
-
-/// A value as plain JSON, as `value_to_json` gives it: dates and datetimes as ISO strings, a
-/// float JSON cannot hold (never stored: values are finite) as null.
-pub struct PlainJson<'a>(pub &'a Value);
-
-impl Serialize for PlainJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::Null => s.serialize_unit(),
-            Value::Bool(b) => s.serialize_bool(*b),
-            Value::Int(i) => s.serialize_i64(*i),
-            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
-            Value::Float(_) => s.serialize_unit(),
-            Value::Str(text) => s.serialize_str(text),
-            Value::Date(d) => s.serialize_str(&format_date(*d)),
-            Value::DateTime(t) => s.serialize_str(&format_datetime(*t)),
-            Value::List(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(&PlainJson(item))?;
-                }
-                seq.end()
-            }
-            Value::Dict(map) => {
-                let mut m = s.serialize_map(Some(map.len()))?;
-                for (k, v) in map {
-                    m.serialize_entry(k, &PlainJson(v))?;
-                }
-                m.end()
-            }
-        }
     }
 }

@@ -47,17 +47,44 @@ pub fn value_from_json(j: &Json) -> Result<Value> {
     })
 }
 
-/// Converts a value into plain JSON (dates as `YYYY-MM-DD`, datetimes as ISO strings).
+/// Converts a value into plain JSON (dates as `YYYY-MM-DD`, datetimes as ISO strings), as
+/// [`PlainJson`] writes it.
 pub fn value_to_json(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Int(i) => Json::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
-        Value::Str(s) => Json::String(s.clone()),
-        Value::Date(d) => Json::String(format_date(*d)),
-        Value::DateTime(t) => Json::String(format_datetime(*t)),
-        Value::List(items) => Json::Array(items.iter().map(value_to_json).collect()),
-        Value::Dict(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), value_to_json(v))).collect()),
+    // Serializing into a `Value` fails only where a map key is not a string; a dict's are.
+    serde_json::to_value(PlainJson(v)).unwrap_or(Json::Null)
+}
+
+/// A value as plain JSON, written field by field (an export writes one per created value):
+/// dates and datetimes as ISO strings, a float JSON cannot hold (never stored: values are
+/// finite) as null.
+pub(crate) struct PlainJson<'a>(pub &'a Value);
+
+impl serde::Serialize for PlainJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(_) => s.serialize_unit(),
+            Value::Str(text) => s.serialize_str(text),
+            Value::Date(d) => s.serialize_str(&format_date(*d)),
+            Value::DateTime(t) => s.serialize_str(&format_datetime(*t)),
+            Value::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&PlainJson(item))?;
+                }
+                seq.end()
+            }
+            Value::Dict(map) => {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    m.serialize_entry(k, &PlainJson(v))?;
+                }
+                m.end()
+            }
+        }
     }
 }

@@ -13,11 +13,9 @@ pub(crate) use dtype::{check_name, validate_plain};
 pub use dtype::{Dtype, Limits};
 pub use hash::{ParseHashError, ValueHash};
 pub use json::{value_from_json, value_to_json};
-pub(crate) use json::{TOO_DEEP_MARKER, TOO_DEEP_NESTING};
+pub(crate) use json::{PlainJson, TOO_DEEP_MARKER, TOO_DEEP_NESTING};
 pub(crate) use order::{cmp_loose, cmp_order, range_cmp};
-pub(crate) use temporal::{
-    date_to_micros, format_date, format_datetime, format_timestamp, parse_date, parse_datetime, parse_timestamp,
-};
+pub(crate) use temporal::{date_to_micros, format_timestamp, parse_date, parse_datetime, parse_timestamp};
 
 use std::collections::BTreeMap;
 
