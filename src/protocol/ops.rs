@@ -279,12 +279,11 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
                 let kind = RecordType::parse(ra.str("type")?).ok_or_else(|| {
                     err!(InvalidInput, "record type must be one of user, space, branch, run, feature, artifact, value")
                 })?;
-                // Branch ids are signed (−1 is the trash); RecordRef carries their bits.
-                let id = match kind {
-                    RecordType::Branch => RecordRef::branch(ra.i64("id")?).id,
-                    _ => ra.u64("id")?,
-                };
-                RecordRef { kind, id }
+                // Branch ids are signed (−1 is the trash).
+                match kind {
+                    RecordType::Branch => RecordRef::branch(ra.i64("id")?),
+                    _ => RecordRef { kind, id: ra.u64("id")? },
+                }
             } else {
                 RecordRef { kind: RecordType::Value, id: a.u64("id")? }
             };
