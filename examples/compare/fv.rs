@@ -172,6 +172,26 @@ pub fn on_fixture(path: &Path, args: &Args) -> OnFixture {
     OnFixture { hit1, hit2, create, range, keypath, keypath_first_s }
 }
 
+/// Ints in the small store of `hits_in_cache`: its records and dedup table fit in this
+/// machine's L2 and L3 caches, so that a hit there costs what a hit costs without memory misses.
+pub const SMALL: u64 = 20_000;
+
+/// W1 on a store of `SMALL` ints, one thread: the part of a hit that is not the memory
+/// latency of a large store (blake3, the read lock, resolving the feature, the record view).
+pub fn hits_in_cache(dir: &Path, args: &Args) -> f64 {
+    let store = Store::open_with(dir, buffered(0)).expect("open");
+    let me = store.session();
+    me.create_feature(&FeatureSpec::new("n", "int")).expect("feature");
+    for v in 0..SMALL as i64 {
+        me.get_or_create(Some("n".into()), v).expect("create");
+    }
+    rate(&format!("fvstore W1 hit 1 thread, {SMALL} values"), 1, args.window, |t, i| {
+        let (_rec, existed) = me.get_or_create(Some("n".into()), (mix(t, i) % SMALL) as i64).expect("hit");
+        assert!(existed);
+        1
+    })
+}
+
 /// Child jobs for profilers: one workload alone on the big fixture, for `--seconds`.
 pub fn profile(path: &Path, args: &Args, what: &str) -> serde_json::Value {
     let n = args.values;
