@@ -107,10 +107,11 @@ fn export_of_a_view_ends_at_its_seq() {
     assert_eq!(copy.state_hash(), view.state_hash());
 }
 
-/// Imports an altered export: refused with Corruption naming `seq`, and no store left behind.
+/// Imports an altered export: refused with Corruption naming `seq`, and nothing left behind,
+/// not even the directories the import made (the target and its new parent).
 fn check_refused(lines: &[String], seq: u64, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let target = tmp.path().join("import");
+    let target = tmp.path().join("new").join("import");
     let text = lines.join("\n") + "\n";
     let r = import_jsonl(&target, text.as_bytes(), options(0));
     let at = match r {
@@ -121,6 +122,8 @@ fn check_refused(lines: &[String], seq: u64, what: &str) {
     assert_eq!(at, Some(seq), "{what}");
     assert!(!target.join("log").exists(), "{what}: the refused import left a log behind");
     assert!(!target.join("snapshots").exists(), "{what}: the refused import left snapshots behind");
+    assert!(!tmp.path().join("new").exists(), "{what}: the refused import left the directories it made");
+    assert!(tmp.path().exists(), "{what}: the refused import removed a directory it did not make");
 }
 
 fn altered_export() -> (Vec<String>, Vec<Json>) {

@@ -52,7 +52,25 @@ impl Store {
 /// is in and synced, so an import killed half-way leaves no store that looks whole (before,
 /// it left a store of the events synced so far, which then refused the retried import as
 /// "already holds a store"); a leftover `log.importing` is removed by the next import.
+///
+/// A refused import leaves nothing behind: the directories it made, parents of `dir`
+/// included, are removed again (each only if empty).
 pub fn import_jsonl(dir: &Path, r: impl BufRead, options: Options) -> Result<Store> {
+    // The outermost directory this import will create (`a/b/c` with only `a` there: `a/b`).
+    let made = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
+    let result = import_into(dir, r, options);
+    if let (Err(_), Some(made)) = (&result, &made) {
+        for d in dir.ancestors() {
+            // Nothing anyone else put there meanwhile is lost: only empty directories go.
+            if std::fs::remove_dir(d).is_err() || d == made.as_path() {
+                break;
+            }
+        }
+    }
+    result
+}
+
+fn import_into(dir: &Path, r: impl BufRead, options: Options) -> Result<Store> {
     if dir.join("log").exists() {
         return Err(err!(ValidationError, "{} already holds a store; import into a new directory", dir.display()));
     }

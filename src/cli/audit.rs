@@ -9,7 +9,7 @@ use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The event kinds of SPEC §9.
 const KINDS: [&str; 9] =
@@ -273,9 +273,6 @@ pub fn import(a: &ImportArgs) -> Outcome {
     if a.db.join("log").exists() {
         return Err(Fail::new(format!("{} already holds a store; import into a new directory", a.db.display())));
     }
-    // The outermost directory this import will create (`--db a/b/c` with only `a` there: `a/b`),
-    // so that a refused import removes every directory it made, and only those.
-    let made = a.db.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).last().map(Path::to_path_buf);
     if a.db.exists() && !a.db.is_dir() {
         return Err(Fail::new(format!("{} is not a directory; import into a new directory", a.db.display())));
     }
@@ -294,21 +291,8 @@ pub fn import(a: &ImportArgs) -> Outcome {
     let reader = BufReader::with_capacity(1 << 20, Counting { inner: reader, pb: pb.clone() });
     let result = fvstore::import_jsonl(&a.db, reader, Options::default());
     pb.finish_and_clear();
-    let store = match result {
-        Ok(s) => s,
-        Err(e) => {
-            if let Some(made) = &made {
-                // Leave nothing behind but what was there: remove the directories import made
-                // (each only if empty, so nothing anyone else put there meanwhile is lost).
-                for d in a.db.ancestors() {
-                    if std::fs::remove_dir(d).is_err() || d == made.as_path() {
-                        break;
-                    }
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    // A refused import removes the directories it made (`import_jsonl`).
+    let store = result?;
     output::warn_all(&store);
     let (seq, head) = store.head();
     let state = store.state_hash();
