@@ -1,6 +1,6 @@
 //! get_or_create micro-benchmarks: a hit on an existing value (read lock, validation, blake3,
-//! dedup probe, record view) and a create in buffered mode (the whole write path minus the
-//! fsync). Run: `cargo bench --bench get_or_create`.
+//! dedup probe, record view), a create in buffered mode (the whole write path minus the
+//! fsync), and the content hash alone. Run: `cargo bench --bench get_or_create`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -53,6 +53,15 @@ fn get_or_create(c: &mut Criterion) {
             k += 1;
             let v = Value::Str(format!("sample-{k:012}"));
             me.get_or_create(Some("s".into()), v).unwrap().0.id
+        })
+    });
+    // The content hash alone (canonical bytes + blake3), which every hit must compute: the
+    // floor under `hit_int` that no index layout removes.
+    let mut h = 0i64;
+    group.bench_function("value_hash_int", |b| {
+        b.iter(|| {
+            h += 1;
+            fvstore::codec::value_hash(&Value::Int(h))
         })
     });
     group.finish();
