@@ -76,6 +76,11 @@ fn check_tampered(seed: u64, pick: impl Fn(&Event) -> bool, change: impl FnOnce(
     let out: Json = serde_json::from_str(&Exec::new(store.clone()).handle(r#"{"op":"verify"}"#)).unwrap();
     assert_eq!(out["error"]["kind"], "Corruption", "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains(&seq.to_string()), "{out}");
+    // Nor does exec's `log` hand out the events before it and stop: the answer is the error
+    // alone, one line of JSON (CLI.md).
+    let out: Json = serde_json::from_str(&Exec::new(store.clone()).handle(r#"{"op":"log"}"#)).unwrap();
+    assert_eq!(out["error"]["kind"], "Corruption", "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains(&seq.to_string()), "{out}");
     // A view through the bad event is not silently built.
     assert_eq!(corruption_at(store.as_of(seq).map(drop)), Some(seq), "as_of({seq})");
     assert!(store.as_of(seq - 1).is_ok());
