@@ -20,7 +20,7 @@ use std::path::Path;
 /// Rewrites the first event (at or after `min_seq`) that `pick` accepts with `change`, keeping
 /// its stored hash. Returns its seq.
 fn tamper(dir: &Path, min_seq: u64, pick: impl Fn(&Event) -> bool, change: impl FnOnce(&mut Event)) -> u64 {
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(dir);
     let tree = db.open_tree("log").unwrap();
     for item in tree.iter() {
         let (k, v) = item.unwrap();
@@ -39,7 +39,7 @@ fn tamper(dir: &Path, min_seq: u64, pick: impl Fn(&Event) -> bool, change: impl 
 /// Event `seq` of the closed store in `dir` as its record now reads (tampered: its stored hash
 /// no longer its content's), rendered as an export line.
 fn tampered_line(dir: &Path, seq: u64) -> String {
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(dir);
     let tree = db.open_tree("log").unwrap();
     for item in tree.iter() {
         let (_, v) = item.unwrap();
@@ -189,7 +189,7 @@ fn flipped_byte(inside: bool) {
         (marker, before.count())
     };
     {
-        let db = sled::open(dir.join("log")).unwrap();
+        let db = common::raw_log::raw_log(&dir);
         let tree = db.open_tree("log").unwrap();
         let (k, v) = tree.iter().map(Result::unwrap).find(|(_, v)| v.windows(6).any(|w| w == b"abcdef")).unwrap();
         assert_eq!(v[0], 4, "the log writes format 4");
@@ -226,7 +226,7 @@ fn flipped_byte(inside: bool) {
 
 /// Removes the last `n` records (commit groups) of the log; returns the new last seq.
 fn cut_tail(dir: &Path, n: usize) -> u64 {
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(dir);
     let tree = db.open_tree("log").unwrap();
     let keys: Vec<_> = tree.iter().keys().map(Result::unwrap).collect();
     assert!(keys.len() > n + 2, "too few log records");

@@ -68,7 +68,7 @@ fn a_big_commit_is_cut_into_records_below_the_blob_threshold_and_reads_back_whol
 /// Every record of the closed store at `dir` rewritten in log format `version`, and the meta
 /// tree set to it; returns (bytes before, bytes after).
 fn rewrite_log(dir: &std::path::Path, version: u8) -> (usize, usize) {
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(dir);
     let tree = db.open_tree("log").unwrap();
     let (mut before, mut after) = (0, 0);
     for item in tree.iter() {
@@ -85,7 +85,7 @@ fn rewrite_log(dir: &std::path::Path, version: u8) -> (usize, usize) {
 
 /// The version bytes of the log's records, in log order, and the meta tree's format byte.
 fn versions(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(dir);
     let records = db.open_tree("log").unwrap().iter().map(|item| item.unwrap().1[0]).collect();
     let meta = db.open_tree("meta").unwrap().get("format_version").unwrap().unwrap().to_vec();
     (records, meta)
@@ -143,7 +143,7 @@ fn a_store_of_a_newer_log_format_is_refused_and_left_alone() {
         let store = Store::open_with(&dir, common::workload::options(0)).unwrap();
         store.session().create_artifact("a").unwrap();
     }
-    let db = sled::open(dir.join("log")).unwrap();
+    let db = common::raw_log::raw_log(&dir);
     db.open_tree("meta").unwrap().insert("format_version", &[5]).unwrap();
     db.flush().unwrap();
     drop(db);
@@ -167,7 +167,7 @@ fn a_rechained_value_whose_stored_hash_is_not_its_contents_is_refused() {
         store.head().0
     };
     {
-        let db = sled::open(dir.join("log")).unwrap();
+        let db = common::raw_log::raw_log(&dir);
         let tree = db.open_tree("log").unwrap();
         let (k, v) = tree.last().unwrap().unwrap();
         let mut batch = fvstore::codec::decode_batch(&v).unwrap();

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bin;
+pub mod raw_log;
 pub mod workload;
 
 use fvstore::{
