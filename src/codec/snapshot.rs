@@ -214,7 +214,6 @@ pub(crate) fn read_snapshot(src: &mut (impl Read + Send), len: usize, max_seq: u
     read_chunked(src, len, max_seq, CHUNK)
 }
 
-/// Buffers in flight between the reading thread and the decoder.
 /// The fold version and seq of an intact snapshot file — its checksum checked over every
 /// byte, in a fixed buffer — without decoding its image, whose size a damaged header could
 /// misstate: what a snapshot named past the log's end is judged by.
@@ -249,6 +248,7 @@ pub(crate) fn read_header(src: &mut impl Read, len: usize) -> Result<(u32, u64)>
     }
 }
 
+/// Buffers in flight between the reading thread and the decoder.
 const POOL: usize = 4;
 
 /// `read_snapshot` in chunks of `chunk` bytes (tests take small ones).
