@@ -6,7 +6,7 @@ use super::args::Args;
 use super::event_json::EventJson;
 use super::render;
 use crate::error::{err, Result};
-use crate::event::{Event, Host, RecordRef, RecordType, Role};
+use crate::event::{Event, Host, RecordRef, RecordType};
 use crate::query::{BranchSel, Query};
 use crate::value::value_from_json;
 use crate::{FeatureSpec, Session, Value};
@@ -75,15 +75,9 @@ pub(super) fn prepare<'a>(a: &Args<'a>) -> Result<Action<'a>> {
             // Every field is read before the role's value is judged: a grant missing its
             // space or user is InvalidInput (SPEC §9) whatever its role says.
             let (space, user, role_name) = (a.reference("space")?, a.reference("user")?, a.str("role")?);
-            let role = match role_name {
-                "admin" => Some(Role::Admin),
-                "write" => Some(Role::Write),
-                "read" => Some(Role::Read),
-                "none" => None,
-                other => {
-                    return Err(err!(ValidationError, "unknown role '{other}'; roles are admin, write, read and none"))
-                }
-            };
+            let role = super::parse_event::role(role_name).ok_or_else(|| {
+                err!(ValidationError, "unknown role '{role_name}'; roles are admin, write, read and none")
+            })?;
             act(move |s| {
                 let g = s.grant(space, user, role)?;
                 Ok(json!({"space": g.space_id, "user_id": g.user_id, "role": role_name}))

@@ -152,7 +152,7 @@ pub(super) fn created_value(seq: u64, canonical: &str, plain: &Json, hash: &str)
     Ok((bytes, hash))
 }
 
-/// A grant's role by name; `none` takes the role away.
+/// A grant's role by name (`grant` requests and exported events); `none` takes the role away.
 pub(super) fn role(name: &str) -> Option<Option<Role>> {
     match name {
         "admin" => Some(Some(Role::Admin)),
